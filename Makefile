@@ -1,0 +1,29 @@
+# Two entry points (see README): `make run` plans the dev stack, `make test` runs ruff and the suite.
+# Both create .venv on first use; dependencies are pinned by constraints.txt.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK ?= dev
+
+.PHONY: run test lint plan-prod bench clean
+
+$(BIN)/aiinfra: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(BIN)/aiinfra
+	$(BIN)/aiinfra plan --stack $(STACK)
+
+lint: $(BIN)/aiinfra
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -n 2
+
+bench: $(BIN)/aiinfra
+	$(BIN)/python bench/plan.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

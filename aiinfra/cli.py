@@ -1,0 +1,96 @@
+"""The `aiinfra` command. Subcommands import their modules lazily: `aiinfra --help` must not
+pay for pulumi, the cloud SDKs or torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aiinfra.errors import EXIT_INPUT, InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiinfra",
+        description="Hybrid AI clusters as code: plan, validate and check Pulumi stacks offline.",
+    )
+    parser.add_argument(
+        "-C",
+        "--cwd",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="run as if started in DIR (the Pulumi project), like `pulumi -C`",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = sub.add_parser(
+        "plan",
+        help="preview a stack offline: resources, policy verdicts, cost",
+        description="Run the Pulumi program under Pulumi's mock runtime and show what "
+        "`pulumi preview` would create. Exit 0 ok, 1 mandatory policy "
+        "violations, 2 invalid input.",
+    )
+    plan.add_argument("-s", "--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    plan.add_argument("--json", action="store_true", help="print only JSON, shaped like `pulumi preview --json`")
+    plan.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="write rendered Kubernetes manifests (DIR/kubernetes/<cluster>/) and IAM documents (DIR/iam/) for review",
+    )
+
+    validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
+    validate.add_argument("-s", "--stack", required=True, help="stack name")
+
+    sub.add_parser("schema", help="print the JSON Schema of `aiinfra:platform` (for editor completion)")
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from aiinfra.plan.run import load_platform
+
+    platform = load_platform(args.cwd, args.stack)
+    pools = sum(len(c.node_pools) for c in platform.clusters)
+    print(
+        f"stack {args.stack}: valid — {len(platform.clusters)} clusters, {pools} node pools, "
+        f"{len(platform.data_lakes)} data lakes, {len(platform.workloads)} workloads, {len(platform.teams)} teams"
+    )
+    return 0
+
+
+def _schema(_args: argparse.Namespace) -> int:
+    import json
+
+    from aiinfra.spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from aiinfra.plan.run import plan_command
+
+    return plan_command(args.cwd, args.stack, as_json=args.json, export_dir=args.export)
+
+
+COMMANDS = {"plan": _plan, "validate": _validate, "schema": _schema}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`aiinfra plan` and `aiinfra validate`: load a project's stack, run it offline, report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from aiinfra.errors import EXIT_OK
+from aiinfra.spec import PlatformSpec, build_platform
+from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
+
+PLATFORM_KEY = "aiinfra:platform"
+
+
+def _platform(project: Project, config: dict[str, str]) -> PlatformSpec:
+    return build_platform(
+        json.loads(config[PLATFORM_KEY]) if PLATFORM_KEY in config else None, read_team_files(project.config_dir)
+    )
+
+
+def load_platform(root: Path, stack: str) -> PlatformSpec:
+    project = load_project(root)
+    config, _ = load_stack_config(project, stack)
+    return _platform(project, config)
+
+
+def plan_command(root: Path, stack: str, *, as_json: bool, export_dir: Path | None) -> int:
+    project = load_project(root)
+    config, secret_keys = load_stack_config(project, stack)
+    if PLATFORM_KEY in config:
+        # An aiinfra stack: report every spec problem before running anything.
+        _platform(project, config)
+
+    from aiinfra.plan.engine import run_program
+    from aiinfra.plan.mocks import PlanMocks
+    from aiinfra.plan.preview import preview_document
+
+    run = run_program(project, stack, config, secret_keys, PlanMocks())
+    document = preview_document(run, config, secret_keys)
+    if export_dir is not None:
+        from aiinfra.plan.export import export
+
+        export(run, export_dir)
+    if as_json:
+        json.dump(document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        from aiinfra.plan.report import render
+
+        render(run, document, Console())
+    return EXIT_OK

@@ -1,0 +1,549 @@
+"""The typed platform spec: stack config `aiinfra:platform` plus `stacks/teams/*.yaml`.
+
+`build_platform()` validates everything and raises InputError with every problem at once,
+each with its path and fix. Structure is checked by pydantic; facts (machine types, fabrics,
+topologies) by the catalog; references between sections by `_check_references`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from aiinfra import catalog
+from aiinfra.catalog import CatalogError, Fabric, NodeShape
+from aiinfra.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.errors import InputError, Problem, join_path
+
+DnsName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40),
+    Field(description="Lower-case DNS label: letters, digits and '-', starting with a letter, at most 40."),
+]
+ZONES = ("raw", "curated", "checkpoints", "models")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class NodeRange(_Model):
+    min: int = Field(0, ge=0, description="Fewest nodes; 0 lets the pool scale to zero when idle.")
+    max: int = Field(ge=1, description="Most nodes the autoscaler may create.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeRange:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}; set min <= max")
+        return self
+
+
+class Capacity(_Model):
+    type: Literal["on-demand", "spot", "reservation", "capacity-block"] = Field(
+        "on-demand", description="How nodes are bought. reservation and capacity-block need `id`."
+    )
+    id: str | None = Field(
+        None,
+        description="Reservation id (AWS cr-…, GCP reservation name, Azure capacity "
+        "reservation group id). Required for reservation and capacity-block.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"type": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _id_when_reserved(self) -> Capacity:
+        if self.type in ("reservation", "capacity-block") and not self.id:
+            raise ValueError(f"capacity {self.type} needs the reservation id: write {{type: {self.type}, id: ...}}")
+        if self.type in ("on-demand", "spot") and self.id:
+            raise ValueError(f"capacity {self.type} takes no id; use type: reservation to target {self.id}")
+        return self
+
+
+class Taint(_Model):
+    key: str
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+
+
+class NodePoolSpec(_Model):
+    name: DnsName
+    accelerator: str = Field(
+        description="MODEL:COUNT per node (H100:8, L4:1), TPU-GEN:TOPOLOGY (TPU-v5p:2x2x2) or cpu."
+    )
+    machine_type: str | None = Field(
+        None,
+        description="Pick one of several machine types with the same "
+        "accelerators. Defaults to the catalog's first match.",
+    )
+    nodes: NodeRange | None = Field(
+        None,
+        description="Node count range. Required except for TPU slices, whose host count follows from the topology.",
+    )
+    capacity: Capacity = Field(default_factory=Capacity)
+    fabric: Fabric = Field(
+        Fabric.AUTO,
+        description="auto uses the machine's fabric (EFA, TCPXO, RDMA, "
+        "InfiniBand); a fabric the machine lacks is an error.",
+    )
+    local_nvme: Literal["auto", "raid0", "none"] = Field(
+        "auto", description="auto stripes the machine's local NVMe disks as RAID0 scratch when it has any."
+    )
+    zone: str | None = Field(
+        None,
+        description="Pin the pool to one zone (required by fabrics that need one "
+        "placement: EFA, TCPXO, TPU). Defaults to the cluster's first zone.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict)
+    taints: list[Taint] = Field(default_factory=list)
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="On-prem only: labels that select the existing nodes of this pool."
+    )
+
+
+class NetworkSpec(_Model):
+    cidr: str = Field("10.0.0.0/16", description="CIDR of the network created when no existing one is given.")
+    vpc_id: str | None = Field(None, description="Use this existing VPC/VNet instead of creating one.")
+    subnet_ids: list[str] = Field(default_factory=list, description="Existing private subnets, with vpc_id.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        net = ipaddress.ip_network(value, strict=True)
+        if net.prefixlen > 20:
+            raise ValueError(f"{value} is too small for GPU pods; use a /20 or larger")
+        return value
+
+    @model_validator(mode="after")
+    def _existing_pair(self) -> NetworkSpec:
+        if bool(self.vpc_id) != bool(self.subnet_ids):
+            raise ValueError("give vpc_id and subnet_ids together to use an existing network")
+        return self
+
+
+class ApiAccess(_Model):
+    public_cidrs: list[str] = Field(
+        default_factory=list,
+        description="CIDRs allowed to reach a public API endpoint. Empty (the default) keeps the endpoint private.",
+    )
+
+    @field_validator("public_cidrs")
+    @classmethod
+    def _no_world(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+                raise ValueError(f"{cidr} opens the API to the internet; list your own CIDRs instead")
+        return value
+
+
+class ClusterSpec(_Model):
+    name: DnsName
+    cloud: Literal["aws", "gcp", "azure", "onprem"]
+    region: str | None = Field(None, description="Cloud region (us-east-1, us-central1, eastus). Not on-prem.")
+    zones: list[str] = Field(
+        default_factory=list,
+        description="Zones for nodes. Defaults to the region's first three (AWS, GCP) or zones 1-3 (Azure).",
+    )
+    kubernetes_version: str = Field(SUPPORTED_KUBERNETES[-1], pattern=r"^1\.\d+$")
+    node_pools: list[NodePoolSpec] = Field(default_factory=list)
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    api: ApiAccess = Field(default_factory=ApiAccess)
+    kubeconfig: str | None = Field(
+        None,
+        description="On-prem only: the stack config key holding the cluster's "
+        "kubeconfig as a secret (`pulumi config set --secret`).",
+    )
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class DataLakeSpec(_Model):
+    name: DnsName
+    cloud: Literal["aws", "gcp", "azure", "onprem"]
+    region: str | None = None
+    zones: list[Literal["raw", "curated", "checkpoints", "models"]] = Field(default_factory=lambda: list(ZONES))
+    endpoint: str | None = Field(None, description="On-prem only: the S3-compatible endpoint URL (MinIO, Ceph).")
+    object_lock: bool = Field(False, description="Write-once retention for model registries.")
+    protect: bool | None = Field(None, description="Refuse deletion. Defaults to true in stacks named prod*.")
+
+
+class TrainingSpec(_Model):
+    kind: Literal["training"]
+    name: DnsName
+    team: DnsName
+    cluster: DnsName
+    pool: DnsName
+    recipe: str = "tiny"
+    nodes: int = Field(1, ge=1)
+    lake: DnsName | None = None
+    image: str | None = None
+
+
+class ServingSpec(_Model):
+    kind: Literal["serving"]
+    name: DnsName
+    team: DnsName
+    cluster: DnsName
+    pool: DnsName
+    model: str = Field(description="Lake URL of the exported model, e.g. s3://lake/models/llm/")
+    replicas: NodeRange = Field(default_factory=lambda: NodeRange(min=1, max=2))
+    image: str | None = None
+
+
+Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
+
+
+class TeamSpec(_Model):
+    team: DnsName
+    owners: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(min_length=1)
+    quotas: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="Per environment: accelerator model → GPUs/chips, e.g. {prod: {H100: 16}}."
+    )
+    lake_prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("lake_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not re.fullmatch(r"([a-z0-9][-a-z0-9_.]*/)+", prefix):
+                raise ValueError(f"{prefix!r} is not a lake prefix; write lower-case segments ending in '/'")
+        return value
+
+
+class PlatformSpec(_Model):
+    """Everything one stack declares. `teams` come from stacks/teams/*.yaml, not from stack config."""
+
+    tags: dict[str, str] = Field(default_factory=dict, description="Merged into every resource's tags/labels.")
+    clusters: list[ClusterSpec] = Field(default_factory=list)
+    data_lakes: list[DataLakeSpec] = Field(default_factory=list)
+    workloads: list[Workload] = Field(default_factory=list)
+    teams: list[TeamSpec] = Field(default_factory=list)
+
+
+class ResolvedPool(_Model):
+    """A node pool spec with its catalog shape and its effective node range."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    spec: NodePoolSpec
+    shape: NodeShape
+    nodes: NodeRange
+    zone: str | None
+
+
+# ------------------------------------------------------------------ error conversion
+
+
+def _suggest(field: str, model: type[BaseModel] | None) -> str:
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(field, list(model.model_fields), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(model.model_fields)}"
+
+
+def _pydantic_problems(err: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+    problems = []
+    for e in err.errors(include_url=False):
+        loc = [p for p in (*prefix, *e["loc"]) if p not in ("training", "serving")]
+        path = join_path(*loc)
+        kind = e["type"]
+        if kind == "missing":
+            msg = "required; add it"
+        elif kind == "extra_forbidden":
+            owner = _model_at(loc[:-1])
+            msg = f"unknown field{_suggest(str(loc[-1]), owner)}"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            if kind == "string_pattern_mismatch" and loc and loc[-1] in ("name", "team", "cluster", "pool"):
+                msg = "must be a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 40)"
+            msg = f"{e['input']!r} — {msg}" if not isinstance(e["input"], dict | list) else msg
+        problems.append(Problem(path, msg))
+    return problems
+
+
+_CHILD_MODELS: dict[str, type[BaseModel]] = {
+    "clusters": ClusterSpec,
+    "node_pools": NodePoolSpec,
+    "data_lakes": DataLakeSpec,
+    "nodes": NodeRange,
+    "capacity": Capacity,
+    "network": NetworkSpec,
+    "api": ApiAccess,
+    "taints": Taint,
+    "replicas": NodeRange,
+}
+
+
+def _model_at(loc: list[str | int]) -> type[BaseModel] | None:
+    names = [p for p in loc if isinstance(p, str)]
+    if not names:
+        return PlatformSpec
+    return _CHILD_MODELS.get(names[-1])
+
+
+# ------------------------------------------------------------------ semantic checks
+
+
+def resolve_pool(cluster: ClusterSpec, pool: NodePoolSpec) -> ResolvedPool:
+    """Resolve one pool against the catalog; raise CatalogError with every refusal."""
+    shape = catalog.resolve(
+        cluster.cloud, pool.accelerator, machine_type=pool.machine_type, fabric=pool.fabric, local_nvme=pool.local_nvme
+    )
+    problems: list[tuple[str, str]] = []
+    nodes = pool.nodes
+    if shape.tpu is not None:
+        hosts = shape.tpu.hosts
+        if nodes is None:
+            nodes = NodeRange(min=hosts, max=hosts)
+        elif nodes.max != hosts or nodes.min not in (0, hosts):
+            problems.append(
+                (
+                    "nodes",
+                    (
+                        f"{{min: {nodes.min}, max: {nodes.max}}} — a {shape.tpu.topology} slice is {hosts} "
+                        f"host(s) that scale together; use nodes: {{min: 0, max: {hosts}}} or "
+                        f"{{min: {hosts}, max: {hosts}}}, or one pool per slice for multislice"
+                    ),
+                )
+            )
+    elif nodes is None:
+        problems.append(("nodes", "required for non-TPU pools; add nodes: {min: 0, max: N}"))
+    if cluster.cloud == "onprem":
+        if pool.capacity.type != "on-demand":
+            problems.append(("capacity", f"{pool.capacity.type!r} — on-prem nodes are owned; remove capacity"))
+        if not pool.node_selector:
+            problems.append(("node_selector", "required on-prem: the labels of the existing nodes of this pool"))
+    elif pool.node_selector:
+        problems.append(("node_selector", f"only for on-prem pools; {cluster.cloud} pools create their nodes"))
+    zone = pool.zone or (cluster.zones[0] if cluster.zones else None)
+    if pool.zone and cluster.zones and pool.zone not in cluster.zones:
+        problems.append(("zone", f"{pool.zone!r} — not one of the cluster's zones {cluster.zones}"))
+    if problems:
+        raise CatalogError(problems)
+    return ResolvedPool(spec=pool, shape=shape, nodes=nodes or NodeRange(min=0, max=1), zone=zone)
+
+
+def _cluster_problems(cluster: ClusterSpec, path: str, pool_index: list[int] | None = None) -> list[Problem]:
+    """Semantic problems of one well-formed cluster. `pool_index` maps its pools to their raw positions."""
+    index = pool_index if pool_index is not None else list(range(len(cluster.node_pools)))
+    problems: list[Problem] = []
+    if cluster.kubernetes_version not in SUPPORTED_KUBERNETES:
+        problems.append(
+            Problem(
+                join_path(path, "kubernetes_version"),
+                (f"{cluster.kubernetes_version!r} — supported: {', '.join(SUPPORTED_KUBERNETES)}"),
+            )
+        )
+    if cluster.cloud == "onprem":
+        if not cluster.kubeconfig:
+            problems.append(
+                Problem(
+                    join_path(path, "kubeconfig"),
+                    (
+                        "required on-prem: name the stack config key that holds the kubeconfig "
+                        "(pulumi config set --secret <key> < kubeconfig)"
+                    ),
+                )
+            )
+        if cluster.region:
+            problems.append(Problem(join_path(path, "region"), "on-prem clusters have no cloud region; remove it"))
+    else:
+        if not cluster.region:
+            problems.append(Problem(join_path(path, "region"), f"required for {cluster.cloud} clusters; add it"))
+        if cluster.kubeconfig:
+            problems.append(
+                Problem(
+                    join_path(path, "kubeconfig"),
+                    (f"only for on-prem clusters; {cluster.cloud} clusters make their own kubeconfig"),
+                )
+            )
+    seen: dict[str, int] = {}
+    for j, pool in zip(index, cluster.node_pools, strict=True):
+        pool_path = join_path(path, "node_pools", j)
+        if pool.name in seen:
+            problems.append(
+                Problem(
+                    join_path(pool_path, "name"),
+                    (
+                        f"{pool.name!r} — already used by {join_path(path, 'node_pools', seen[pool.name])}; "
+                        "names must be unique"
+                    ),
+                )
+            )
+        seen.setdefault(pool.name, j)
+        try:
+            resolve_pool(cluster, pool)
+        except CatalogError as err:
+            problems += [Problem(join_path(pool_path, field), msg) for field, msg in err.problems]
+    return problems
+
+
+def _well_formed_part(raw: Any, errors: list[tuple[str | int, ...]]) -> tuple[ClusterSpec | None, list[int]]:
+    """The cluster without its malformed fields and pools, so their siblings can still be checked."""
+    if not isinstance(raw, dict):
+        return None, []
+    bad_fields = {loc[0] for loc in errors if loc}
+    bad_pools = {loc[1] for loc in errors if len(loc) > 1 and loc[0] == "node_pools"}
+    if "cloud" in bad_fields:
+        return None, []
+    cleaned = {k: v for k, v in raw.items() if k not in bad_fields or k == "node_pools"}
+    if "name" in bad_fields:
+        cleaned["name"] = "unnamed"
+    pools = raw.get("node_pools") if isinstance(raw.get("node_pools"), list) else []
+    index = [j for j in range(len(pools)) if j not in bad_pools]
+    cleaned["node_pools"] = [pools[j] for j in index]
+    try:
+        return ClusterSpec.model_validate(cleaned), index
+    except ValidationError:
+        return None, []
+
+
+def _duplicates(names: Iterable[str], path: str) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, name in enumerate(names):
+        if name in seen:
+            problems.append(
+                Problem(
+                    join_path(path, i, "name"),
+                    (f"{name!r} — already used by {path}[{seen[name]}]; names must be unique"),
+                )
+            )
+        seen.setdefault(name, i)
+    return problems
+
+
+def _check_references(spec: PlatformSpec) -> list[Problem]:
+    problems = _duplicates((c.name for c in spec.clusters), "clusters")
+    problems += _duplicates((d.name for d in spec.data_lakes), "data_lakes")
+    problems += _duplicates((w.name for w in spec.workloads), "workloads")
+    clusters = {c.name: c for c in spec.clusters}
+    teams = {t.team for t in spec.teams}
+    lakes = {d.name for d in spec.data_lakes}
+    for i, lake in enumerate(spec.data_lakes):
+        if lake.cloud == "onprem" and not lake.endpoint:
+            problems.append(
+                Problem(
+                    join_path("data_lakes", i, "endpoint"),
+                    "required on-prem: the S3-compatible endpoint URL (MinIO, Ceph)",
+                )
+            )
+        if lake.cloud != "onprem" and not lake.region:
+            problems.append(Problem(join_path("data_lakes", i, "region"), f"required for {lake.cloud}; add it"))
+    for i, work in enumerate(spec.workloads):
+        path = join_path("workloads", i)
+        cluster = clusters.get(work.cluster)
+        if cluster is None:
+            problems.append(
+                Problem(
+                    join_path(path, "cluster"),
+                    f"{work.cluster!r} — no such cluster; known: {', '.join(clusters) or 'none'}",
+                )
+            )
+        elif work.pool not in {p.name for p in cluster.node_pools}:
+            known = ", ".join(p.name for p in cluster.node_pools) or "none"
+            problems.append(
+                Problem(
+                    join_path(path, "pool"), f"{work.pool!r} — cluster {cluster.name} has no such pool; known: {known}"
+                )
+            )
+        if work.team not in teams:
+            problems.append(
+                Problem(
+                    join_path(path, "team"),
+                    (
+                        f"{work.team!r} — no team file declares it; add stacks/teams/{work.team}.yaml "
+                        f"(aiinfra team new {work.team})"
+                    ),
+                )
+            )
+        if isinstance(work, TrainingSpec) and work.lake and work.lake not in lakes:
+            problems.append(
+                Problem(
+                    join_path(path, "lake"), f"{work.lake!r} — no such data lake; known: {', '.join(lakes) or 'none'}"
+                )
+            )
+    return problems
+
+
+def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[Problem]]:
+    parsed, problems, seen = [], [], {}
+    for source, raw in teams:
+        try:
+            team = TeamSpec.model_validate(raw)
+        except ValidationError as err:
+            problems += [Problem(f"{source}: {p.path}", p.message) for p in _pydantic_problems(err)]
+            continue
+        if team.team in seen:
+            problems.append(Problem(f"{source}: team", f"{team.team!r} — already declared in {seen[team.team]}"))
+            continue
+        seen[team.team] = source
+        for env, quota in team.quotas.items():
+            for model, count in quota.items():
+                if model not in catalog.gpu_models() and catalog.tpu_generation(model.removeprefix("TPU-")) is None:
+                    problems.append(
+                        Problem(
+                            f"{source}: quotas.{env}.{model}",
+                            (
+                                f"{model!r} — unknown accelerator; known: "
+                                f"{', '.join(catalog.gpu_models())}, TPU-v5p, TPU-v6e"
+                            ),
+                        )
+                    )
+                if count < 0:
+                    problems.append(Problem(f"{source}: quotas.{env}.{model}", f"{count} — must be 0 or more"))
+        parsed.append(team)
+    return parsed, problems
+
+
+def build_platform(raw: Any, teams: list[tuple[str, Any]] | None = None) -> PlatformSpec:
+    """Validate a stack's `aiinfra:platform` value and its team files; raise InputError listing every problem."""
+    if raw is None:
+        raise InputError(
+            Problem(
+                "aiinfra:platform",
+                "missing from the stack config; add `aiinfra:platform:` with clusters, data_lakes and workloads",
+            )
+        )
+    if not isinstance(raw, dict):
+        raise InputError(Problem("aiinfra:platform", f"{type(raw).__name__} — must be a mapping"))
+    team_specs, problems = _team_problems(teams or [])
+    try:
+        spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})
+    except ValidationError as err:
+        problems += _pydantic_problems(err)
+        # Still check the well-formed parts of every cluster, so one run reports everything.
+        raw_clusters = raw.get("clusters") if isinstance(raw.get("clusters"), list) else []
+        for i, cluster_raw in enumerate(raw_clusters):
+            errors = [e["loc"][2:] for e in err.errors() if e["loc"][:2] == ("clusters", i)]
+            cluster, index = _well_formed_part(cluster_raw, errors)
+            if cluster is not None:
+                problems += _cluster_problems(cluster, join_path("clusters", i), index)
+        raise InputError(problems) from None
+    for i, cluster in enumerate(spec.clusters):
+        problems += _cluster_problems(cluster, join_path("clusters", i))
+    problems += _check_references(spec)
+    if problems:
+        raise InputError(problems)
+    return spec
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of `aiinfra:platform` (for editor completion of stack files)."""
+    schema = PlatformSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "aiinfra:platform"
+    return schema

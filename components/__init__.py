@@ -1,0 +1,1 @@
+"""Reusable Pulumi components: provider-neutral facades and one adapter package per cloud."""

@@ -1,0 +1,180 @@
+"""Provider-neutral Cluster and NodePool facades.
+
+`Cluster` picks the cloud adapter (components/<cloud>/), makes one Kubernetes provider from the
+adapter's kubeconfig, and creates one `NodePool` per pool. Everything Kubernetes-side of a
+cluster (add-ons, tenancy, workloads) uses `cluster.kubernetes_provider`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aiinfra.catalog import NodeShape
+from components.common import ArgProblems, Taint, merge_tags
+
+# cloud → "module:Class" of its adapter; imported on first use so a program that plans one
+# cloud never imports another cloud's SDK.
+ADAPTERS: dict[str, str] = {
+    "aws": "components.aws.eks:EksCluster",
+}
+SYSTEM_NAMESPACE = "aiinfra-system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolArgs:
+    name: str
+    """Pool name, unique in its cluster; used in node labels and resource names."""
+    shape: NodeShape
+    """The catalog's resolution of the pool's accelerator: machine type, fabric, NVMe, price."""
+    min_nodes: int = 0
+    """Fewest nodes. Defaults to 0: the pool scales to zero when idle."""
+    max_nodes: int = 1
+    """Most nodes. Defaults to 1."""
+    capacity_type: str = "on-demand"
+    """on-demand, spot, reservation or capacity-block. Defaults to on-demand."""
+    reservation_id: str | None = None
+    """Reservation targeted by reservation and capacity-block pools. Defaults to none."""
+    zone: str | None = None
+    """The one zone of the pool's nodes. Defaults to every zone of the cluster."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra node labels, merged over the accelerator and fabric labels aiinfra sets."""
+    taints: tuple[Taint, ...] = ()
+    """Extra node taints. GPU and TPU pools always get their accelerator taint."""
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    """On-prem only: labels selecting the existing nodes. Defaults to none."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    cloud: str
+    """aws, gcp, azure or onprem."""
+    region: str | None = None
+    """Cloud region; none on-prem."""
+    zones: tuple[str, ...] = ()
+    """Zones for nodes. Defaults to the first three zones the cloud reports for the region."""
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. "1.33"."""
+    node_pools: tuple[NodePoolArgs, ...] = ()
+    """Pools to create (or, on-prem, to describe). Defaults to none."""
+    network_cidr: str = "10.0.0.0/16"
+    """CIDR of the network created when `vpc_id` is absent."""
+    vpc_id: pulumi.Input[str] | None = None
+    """An existing VPC/VNet to use. Defaults to a new one with private subnets and NAT."""
+    subnet_ids: tuple[pulumi.Input[str], ...] = ()
+    """Existing private subnets, required with `vpc_id`."""
+    public_access_cidrs: tuple[str, ...] = ()
+    """CIDRs allowed to reach a public API endpoint. Defaults to none: the endpoint stays private."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """On-prem only: the existing cluster's kubeconfig (a secret)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The stack's tags, merged into every resource's tags or labels."""
+
+
+class ClusterAdapter(pulumi.ComponentResource):
+    """What a cloud adapter provides to the facade."""
+
+    kubeconfig: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+
+    def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
+        raise NotImplementedError
+
+
+class NodePool(pulumi.ComponentResource):
+    """One pool of identical nodes; its cloud resources come from the cluster's adapter."""
+
+    def __init__(
+        self, name: str, args: NodePoolArgs, adapter: ClusterAdapter, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("aiinfra:index:NodePool", name, None, opts)
+        self.shape = args.shape
+        adapter.build_node_pool(name, args, pulumi.ResourceOptions(parent=self))
+        self.register_outputs(
+            {
+                "machineType": args.shape.machine_type,
+                "accelerator": args.shape.accelerator,
+                "fabric": args.shape.fabric.value,
+            }
+        )
+
+
+def _validate(name: str, args: ClusterArgs) -> None:
+    problems = ArgProblems(name)
+    names = [p.name for p in args.node_pools]
+    problems.check(len(names) == len(set(names)), "node_pools", f"pool names repeat: {names}")
+    problems.check(
+        bool(args.vpc_id) == bool(args.subnet_ids),
+        "subnet_ids",
+        "give vpc_id and subnet_ids together to use an existing network",
+    )
+    problems.check(
+        (args.cloud == "onprem") == (args.kubeconfig is not None), "kubeconfig", "required on-prem and only there"
+    )
+    for pool in args.node_pools:
+        problems.check(
+            pool.shape.cloud == args.cloud,
+            ("node_pools", pool.name),
+            f"shape is for {pool.shape.cloud}, cluster is on {args.cloud}",
+        )
+        problems.check(
+            0 <= pool.min_nodes <= pool.max_nodes,
+            ("node_pools", pool.name, "min_nodes"),
+            f"need 0 <= min_nodes ({pool.min_nodes}) <= max_nodes ({pool.max_nodes})",
+        )
+    problems.raise_if_any()
+
+
+class Cluster(pulumi.ComponentResource):
+    """A Kubernetes cluster on any cloud, with its node pools and a provider for in-cluster objects."""
+
+    kubeconfig: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubernetes_provider: k8s.Provider
+    node_pools: dict[str, NodePool]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiinfra:index:Cluster", name, None, opts)
+        _validate(name, args)
+        self.cloud = args.cloud
+        self.tags = merge_tags(args.tags, {"aiinfra-cluster": name})
+        adapter_path = ADAPTERS.get(args.cloud)
+        if adapter_path is None:
+            # The adapter for this cloud is not built yet: say so in the plan instead of
+            # pretending the cluster exists.
+            pulumi.log.warn(f"cluster {name}: no {args.cloud} adapter yet; nothing is created for it", self)
+            self.node_pools = {}
+            self.register_outputs({"cloud": args.cloud, "created": False})
+            return
+        module_name, class_name = adapter_path.split(":")
+        adapter_cls = getattr(importlib.import_module(module_name), class_name)
+        adapter: ClusterAdapter = adapter_cls(f"{name}-{args.cloud}", args, pulumi.ResourceOptions(parent=self))
+        self.kubeconfig = pulumi.Output.secret(adapter.kubeconfig)
+        self.endpoint = adapter.endpoint
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.system_namespace = k8s.core.v1.Namespace(
+            f"{name}-system",
+            # Device plugins and fabric daemons live here and need host access.
+            metadata={
+                "name": SYSTEM_NAMESPACE,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "aiinfra",
+                    "pod-security.kubernetes.io/enforce": "privileged",
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider),
+        )
+        self.node_pools = {
+            pool.name: NodePool(f"{name}-{pool.name}", pool, adapter, pulumi.ResourceOptions(parent=self))
+            for pool in args.node_pools
+        }
+        self.register_outputs({"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "cloud": args.cloud})

@@ -1,0 +1,189 @@
+"""The `aiinfra` command as a user runs it: exit codes, JSON shape, export, error output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiinfra.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+AIINFRA = [sys.executable, "-m", "aiinfra.cli"]
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([*AIINFRA, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of this repo's Pulumi project (program, stacks, teams) to break on purpose."""
+    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
+    shutil.copy(REPO / "__main__.py", tmp_path)
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
+    return tmp_path
+
+
+def write_stack(project: Path, name: str, platform: dict) -> None:
+    (project / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": {"aiinfra:platform": platform}}))
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_stack_plans_to_preview_shaped_json(stack, capsys):
+    assert main(["plan", "--stack", stack, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"steps", "changeSummary", "policyViolations", "cost", "diagnostics"} <= set(doc)
+    urns = {s["urn"] for s in doc["steps"]}
+    for step in doc["steps"]:
+        assert step["op"] == "create"
+        state = step["newState"]
+        assert state["urn"] == step["urn"] and state["type"] and isinstance(state["inputs"], dict)
+        if state["type"] != "pulumi:pulumi:Stack":
+            assert state["parent"] in urns
+    assert doc["changeSummary"]["create"] == len(doc["steps"])
+    types = {s["newState"]["type"] for s in doc["steps"]}
+    assert {"aiinfra:index:Cluster", "aws:eks/cluster:Cluster", "aws:ec2/vpc:Vpc"} <= types
+
+
+def test_inputs_use_engine_property_names_and_hide_secrets(capsys):
+    main(["plan", "--stack", "dev", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    eks = next(s["newState"] for s in doc["steps"] if s["newState"]["type"] == "aws:eks/cluster:Cluster")
+    assert "vpcConfig" in eks["inputs"] and "vpc_config" not in eks["inputs"]
+    provider = next(s["newState"] for s in doc["steps"] if s["newState"]["type"] == "pulumi:providers:kubernetes")
+    assert provider["inputs"]["kubeconfig"] == "[secret]"
+
+
+def test_the_terminal_plan_shows_the_tree_and_summary():
+    result = run_cli("plan", "--stack", "dev")
+    assert result.returncode == 0, result.stderr
+    assert "aiinfra:index:Cluster" in result.stdout and "dev-aws" in result.stdout
+    assert "to create" in result.stdout
+
+
+def test_export_writes_manifests_per_cluster_and_iam_documents(tmp_path, capsys):
+    assert main(["plan", "--stack", "dev", "--json", "--export", str(tmp_path)]) == 0
+    manifests = list((tmp_path / "kubernetes" / "dev-aws").glob("*.yaml"))
+    namespace = yaml.safe_load((tmp_path / "kubernetes" / "dev-aws" / "namespace_aiinfra-system.yaml").read_text())
+    assert manifests and namespace["kind"] == "Namespace" and namespace["apiVersion"] == "v1"
+    documents = {p.name: json.loads(p.read_text()) for p in (tmp_path / "iam").glob("*.json")}
+    trust = next(d for name, d in documents.items() if "assumeRolePolicy" in name and "cluster" in name)
+    assert trust["Statement"][0]["Principal"] == {"Service": "eks.amazonaws.com"}
+
+
+def test_invalid_spec_exits_2_with_every_problem_and_no_traceback(project):
+    write_stack(
+        project,
+        "bad",
+        {
+            "clusters": [
+                {
+                    "name": "a",
+                    "cloud": "aws",
+                    "region": "us-east-1",
+                    "node_pools": [
+                        {"name": "p", "accelerator": "H100:9", "nodes": {"max": 1}},
+                        {"name": "q", "accelerator": "TPU-v5p:2x2x2"},
+                    ],
+                },
+                {
+                    "name": "g",
+                    "cloud": "gcp",
+                    "region": "us-central1",
+                    "node_pools": [{"name": "e", "accelerator": "H100:8", "fabric": "efa", "nodes": {"max": 1}}],
+                },
+            ]
+        },
+    )
+    result = run_cli("plan", "--stack", "bad", cwd=project)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: clusters[0].node_pools[0].accelerator: 'H100:9' — H100 comes 1 or 8 per node on aws "
+        "(p5.4xlarge: 1, p5.48xlarge: 8)",
+        "error: clusters[0].node_pools[1].accelerator: 'TPU-v5p:2x2x2' — TPUs exist only on gcp; on aws choose a "
+        "GPU: A100-40GB, A100-80GB, H100, H200, L4",
+        "error: clusters[1].node_pools[0].fabric: 'efa' — efa exists only on aws; gcp GPU fabrics are rdma, tcpxo",
+    ]
+
+
+def test_invalid_spec_creates_nothing_when_exporting(project, tmp_path):
+    write_stack(project, "bad", {"clusters": [{"name": "a", "cloud": "aws"}]})
+    out = tmp_path / "review"
+    result = run_cli("plan", "--stack", "bad", "--json", "--export", str(out), cwd=project)
+    assert result.returncode == 2 and not out.exists() and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["plan", "--stack", "nope"], "error: --stack: 'nope' — no stacks/Pulumi.nope.yaml; known stacks: dev, prod"),
+        (["validate", "--stack", "nope"], "known stacks: dev, prod"),
+        (["-C", "/nonexistent", "plan", "--stack", "dev"], "no Pulumi.yaml here; pass -C DIR"),
+    ],
+)
+def test_usage_errors_exit_2(args, message, capsys):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_broken_yaml_points_at_the_line(project):
+    (project / "stacks" / "Pulumi.dev.yaml").write_text("config:\n  aiinfra:platform: {clusters: [\n")
+    result = run_cli("validate", "--stack", "dev", cwd=project)
+    assert result.returncode == 2 and "Pulumi.dev.yaml:" in result.stderr and "not valid YAML" in result.stderr
+
+
+def test_bad_team_file_is_named(project):
+    (project / "stacks" / "teams" / "rogue.yaml").write_text("team: Rogue\nowners: []\n")
+    result = run_cli("validate", "--stack", "dev", cwd=project)
+    assert result.returncode == 2
+    assert "error: stacks/teams/rogue.yaml: team: 'Rogue' — must be a lower-case DNS label" in result.stderr
+    assert "error: stacks/teams/rogue.yaml: owners: [] — " in result.stderr or "owners" in result.stderr
+
+
+def test_validate_and_schema(capsys):
+    assert main(["validate", "--stack", "prod"]) == 0
+    assert "stack prod: valid — 4 clusters" in capsys.readouterr().out
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "aiinfra:platform" and "clusters" in schema["properties"]
+
+
+def test_plans_any_pulumi_python_program_with_C(tmp_path, capsys):
+    (tmp_path / "Pulumi.yaml").write_text("name: other\nruntime: python\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  aws:region: eu-west-1\n  other:size: 3\n")
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi, pulumi_aws as aws\n"
+        "size = pulumi.Config().require_int('size')\n"
+        "for i in range(size):\n"
+        "    aws.s3.Bucket(f'b{i}')\n"
+    )
+    assert main(["-C", str(tmp_path), "plan", "--stack", "test", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["urn"].rsplit("::", 1)[1] for s in doc["steps"]] == ["other-test", "b0", "b1", "b2"]
+
+
+def test_a_failing_program_is_reported_as_one_line(tmp_path):
+    (tmp_path / "Pulumi.yaml").write_text("name: broken\nruntime: python\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "__main__.py").write_text("import pulumi\npulumi.Config().require('missing')\n")
+    result = run_cli("plan", "--stack", "test", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "missing" in result.stderr
+
+
+def test_help_imports_neither_pulumi_nor_torch():
+    probe = (
+        "import sys, runpy; sys.argv = ['aiinfra', '--help']\n"
+        "try:\n    runpy.run_module('aiinfra.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'torch', 'pydantic', 'rich'))\n"
+        "print('HEAVY', heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "usage: aiinfra" in result.stdout and "HEAVY []" in result.stdout

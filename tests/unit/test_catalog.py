@@ -1,0 +1,104 @@
+import pytest
+
+from aiinfra import catalog
+from aiinfra.catalog import CatalogError, Fabric
+from aiinfra.catalog.data import MACHINES, TPU_GENERATIONS
+
+
+@pytest.mark.parametrize(
+    ("cloud", "accelerator", "machine_type", "fabric", "interfaces"),
+    [
+        ("aws", "H100:8", "p5.48xlarge", Fabric.EFA, 32),
+        ("aws", "H200:8", "p5en.48xlarge", Fabric.EFA, 16),
+        ("aws", "A100-40GB:8", "p4d.24xlarge", Fabric.EFA, 4),
+        ("gcp", "H100:8", "a3-megagpu-8g", Fabric.TCPXO, 8),
+        ("gcp", "H200:8", "a3-ultragpu-8g", Fabric.RDMA, 8),
+        ("azure", "H100:8", "Standard_ND96isr_H100_v5", Fabric.INFINIBAND, 8),
+        ("aws", "L4:1", "g6.xlarge", Fabric.NONE, 0),
+    ],
+)
+def test_auto_fabric_resolves_to_the_machines_own(cloud, accelerator, machine_type, fabric, interfaces):
+    shape = catalog.resolve(cloud, accelerator)
+    assert (shape.machine_type, shape.fabric, shape.fabric_interfaces) == (machine_type, fabric, interfaces)
+
+
+def test_infiniband_ports_are_400_gbps_on_nd_h100_v5():
+    nd = next(m for m in MACHINES if m.machine_type == "Standard_ND96isr_H100_v5")
+    assert (nd.fabric_interfaces, nd.fabric_gbps_per_interface) == (8, 400)
+
+
+def test_explicit_machine_type_picks_among_equal_shapes():
+    assert catalog.resolve("aws", "H200:8", machine_type="p5e.48xlarge").fabric_interfaces == 32
+
+
+@pytest.mark.parametrize(
+    ("topology", "hosts", "machine_type"),
+    [
+        ("TPU-v5p:2x2x1", 1, "ct5p-hightpu-4t"),
+        ("TPU-v5p:2x2x2", 2, "ct5p-hightpu-4t"),
+        ("TPU-v5p:4x4x4", 16, "ct5p-hightpu-4t"),
+        ("TPU-v6e:1x1", 1, "ct6e-standard-1t"),
+        ("TPU-v6e:2x4", 1, "ct6e-standard-8t"),
+        ("TPU-v6e:4x4", 4, "ct6e-standard-4t"),
+        ("TPU-v6e:16x16", 64, "ct6e-standard-4t"),
+    ],
+)
+def test_tpu_hosts_are_chips_over_chips_per_host(topology, hosts, machine_type):
+    shape = catalog.resolve("gcp", topology)
+    assert shape.tpu is not None
+    assert (shape.tpu.hosts, shape.machine_type) == (hosts, machine_type)
+    assert shape.tpu.hosts * shape.accelerators_per_node == shape.tpu.chips
+
+
+def test_local_nvme_auto_uses_the_disks_the_machine_has():
+    assert catalog.resolve("aws", "H100:8").local_nvme_disks == 8
+    assert catalog.resolve("aws", "H100:8", local_nvme="none").local_nvme_disks == 0
+    assert catalog.resolve("aws", "cpu").local_nvme_disks == 0
+
+
+def test_explicit_fabric_none_opts_out():
+    shape = catalog.resolve("aws", "H100:8", fabric="none")
+    assert (shape.fabric, shape.fabric_interfaces) == (Fabric.NONE, 0)
+
+
+def refusal(*args, **kwargs) -> str:
+    with pytest.raises(CatalogError) as err:
+        catalog.resolve(*args, **kwargs)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        (("aws", "H100:9"), {}, "H100 comes 1 or 8 per node on aws (p5.4xlarge: 1, p5.48xlarge: 8)"),
+        (("gcp", "H100:8"), {"fabric": "efa"}, "efa exists only on aws"),
+        (("aws", "TPU-v5p:2x2x2"), {}, "TPUs exist only on gcp"),
+        (("aws", "L4:1"), {"fabric": "efa"}, "g6.xlarge has no accelerator fabric; use fabric: none"),
+        (("gcp", "H100:8"), {"fabric": "rdma"}, "a3-megagpu-8g has tcpxo; use fabric: auto or tcpxo"),
+        (("gcp", "TPU-v5p:3x3x3"), {}, "TPU v5p slices come in topologies 2x2x1, 2x2x2"),
+        (("gcp", "TPU-v9:2x2"), {}, "unknown TPU generation; known: TPU-v5p, TPU-v6e"),
+        (("aws", "X9:1"), {}, "unknown accelerator; write MODEL:COUNT"),
+        (("aws", "H100"), {}, "give the accelerators per node as a positive integer, e.g. H100:8"),
+        (("azure", "L4:1"), {}, "azure offers no L4; L4 is offered on aws, gcp"),
+        (("aws", "L4:1"), {"local_nvme": "none", "machine_type": "p5.48xlarge"}, "does not provide L4:1"),
+        (("aws", "cpu"), {"local_nvme": "raid0"}, "m7i.2xlarge has no local NVMe disks"),
+        (("gcp", "TPU-v5p:2x2x2"), {"fabric": "tcpxo"}, "TPU slices talk over their own ICI links"),
+        (("onprem", "H100:8"), {}, "fabric of existing on-prem nodes cannot be looked up"),
+        (("onprem", "H100:8"), {"fabric": "efa"}, "efa exists only on aws; on-prem use infiniband, rdma, none"),
+        (("mars", "H100:8"), {}, "choose one of aws, gcp, azure, onprem"),
+    ],
+)
+def test_impossible_requests_are_refused_with_the_alternatives(args, kwargs, expected):
+    assert expected in refusal(*args, **kwargs)
+
+
+def test_every_fact_names_its_source_and_date():
+    for machine in MACHINES:
+        assert machine.source.startswith("https://"), machine.machine_type
+        assert machine.price.as_of[:2] == "20" and machine.price.usd_per_hour > 0
+    for gen in TPU_GENERATIONS:
+        assert gen.source.startswith("https://") and gen.price_per_chip.as_of
+
+
+def test_on_prem_nodes_have_no_list_price():
+    assert catalog.resolve("onprem", "H100:8", fabric="infiniband").price is None

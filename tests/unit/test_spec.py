@@ -1,0 +1,222 @@
+import copy
+
+import pytest
+
+from aiinfra.errors import InputError
+from aiinfra.spec import build_platform, json_schema
+
+GOOD = {
+    "clusters": [
+        {
+            "name": "a",
+            "cloud": "aws",
+            "region": "us-east-1",
+            "zones": ["us-east-1a", "us-east-1b"],
+            "node_pools": [{"name": "gpu", "accelerator": "H100:8", "nodes": {"min": 0, "max": 2}}],
+        }
+    ],
+}
+
+
+def problems(raw, teams=None) -> list[str]:
+    with pytest.raises(InputError) as err:
+        build_platform(raw, teams)
+    return [str(p) for p in err.value.problems]
+
+
+def with_pool(**pool) -> dict:
+    raw = copy.deepcopy(GOOD)
+    raw["clusters"][0]["node_pools"][0].update(pool)
+    return raw
+
+
+def with_cluster(**cluster) -> dict:
+    raw = copy.deepcopy(GOOD)
+    raw["clusters"][0].update(cluster)
+    return raw
+
+
+def test_a_good_spec_parses_with_defaults():
+    spec = build_platform(GOOD)
+    pool = spec.clusters[0].node_pools[0]
+    assert (pool.fabric.value, pool.local_nvme, pool.capacity.type) == ("auto", "auto", "on-demand")
+    assert spec.clusters[0].kubernetes_version == "1.34"
+
+
+def test_capacity_accepts_a_string_or_a_mapping():
+    assert build_platform(with_pool(capacity="spot")).clusters[0].node_pools[0].capacity.type == "spot"
+    reserved = build_platform(with_pool(capacity={"type": "reservation", "id": "cr-0123"}))
+    assert reserved.clusters[0].node_pools[0].capacity.id == "cr-0123"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, "aiinfra:platform: missing from the stack config"),
+        ([], "aiinfra:platform: list — must be a mapping"),
+        (
+            with_pool(accelerator="H100:9"),
+            "clusters[0].node_pools[0].accelerator: 'H100:9' — H100 comes 1 or 8 per node on aws "
+            "(p5.4xlarge: 1, p5.48xlarge: 8)",
+        ),
+        (with_pool(accelerator="TPU-v5p:2x2x2"), "clusters[0].node_pools[0].accelerator: 'TPU-v5p:2x2x2' — TPUs exist"),
+        (with_pool(fabric="tcpxo"), "clusters[0].node_pools[0].fabric: 'tcpxo' — tcpxo exists only on gcp"),
+        (with_pool(fabric="ethernet"), "clusters[0].node_pools[0].fabric: 'ethernet' — Input should be 'auto'"),
+        (with_pool(fabirc="efa"), "clusters[0].node_pools[0].fabirc: unknown field; did you mean 'fabric'?"),
+        (with_pool(nodes={"min": 3, "max": 2}), "clusters[0].node_pools[0].nodes: min 3 is above max 2"),
+        (with_pool(nodes={"min": 0}), "clusters[0].node_pools[0].nodes.max: required; add it"),
+        (with_pool(nodes=None), "clusters[0].node_pools[0].nodes: required for non-TPU pools"),
+        (
+            with_pool(capacity="reservation"),
+            "clusters[0].node_pools[0].capacity: 'reservation' — capacity reservation needs the reservation id",
+        ),
+        (with_pool(capacity={"type": "spot", "id": "cr-1"}), "capacity spot takes no id"),
+        (with_pool(name="GPU"), "clusters[0].node_pools[0].name: 'GPU' — must be a lower-case DNS label"),
+        (with_pool(zone="us-east-1f"), "clusters[0].node_pools[0].zone: 'us-east-1f' — not one of the cluster's"),
+        (with_pool(node_selector={"a": "b"}), "clusters[0].node_pools[0].node_selector: only for on-prem pools"),
+        (with_pool(local_nvme="raid5"), "clusters[0].node_pools[0].local_nvme: 'raid5'"),
+        (with_cluster(cloud="oracle"), "clusters[0].cloud: 'oracle' — Input should be 'aws', 'gcp', 'azure'"),
+        (with_cluster(region=None), "clusters[0].region: required for aws clusters"),
+        (with_cluster(kubernetes_version="1.20"), "clusters[0].kubernetes_version: '1.20' — supported: 1.31"),
+        (with_cluster(kubernetes_version="v1"), "clusters[0].kubernetes_version: 'v1' — String should match"),
+        (with_cluster(kubeconfig="k"), "clusters[0].kubeconfig: only for on-prem clusters"),
+        (with_cluster(network={"cidr": "10.0.0.0/24"}), "clusters[0].network.cidr: '10.0.0.0/24' — 10.0.0.0/24 is"),
+        (with_cluster(network={"vpc_id": "vpc-1"}), "clusters[0].network: give vpc_id and subnet_ids together"),
+        (with_cluster(api={"public_cidrs": ["0.0.0.0/0"]}), "0.0.0.0/0 opens the API to the internet"),
+        (
+            with_cluster(node_pools=[GOOD["clusters"][0]["node_pools"][0]] * 2),
+            "clusters[0].node_pools[1].name: 'gpu' — already used by clusters[0].node_pools[0]",
+        ),
+        ({"clusters": GOOD["clusters"] * 2}, "clusters[1].name: 'a' — already used by clusters[0]"),
+        ({"clusterz": []}, "clusterz: unknown field; did you mean 'clusters'?"),
+    ],
+)
+def test_each_bad_input_names_its_path_value_and_fix(raw, expected):
+    found = problems(raw)
+    assert any(expected in p for p in found), found
+
+
+def test_tpu_pools_derive_their_host_count_and_refuse_partial_slices():
+    raw = with_cluster(
+        cloud="gcp", region="us-central1", zones=[], node_pools=[{"name": "tpu", "accelerator": "TPU-v5p:2x2x2"}]
+    )
+    build_platform(raw)
+    raw["clusters"][0]["node_pools"][0]["nodes"] = {"min": 0, "max": 3}
+    (found,) = problems(raw)
+    assert "a 2x2x2 slice is 2 host(s) that scale together; use nodes: {min: 0, max: 2}" in found
+
+
+ONPREM = {
+    "name": "rack",
+    "cloud": "onprem",
+    "kubeconfig": "kc",
+    "node_pools": [
+        {
+            "name": "h100",
+            "accelerator": "H100:8",
+            "fabric": "infiniband",
+            "nodes": {"min": 2, "max": 2},
+            "node_selector": {"rack": "r1"},
+        }
+    ],
+}
+
+
+def test_on_prem_rules():
+    build_platform({"clusters": [ONPREM]})
+    bad = copy.deepcopy(ONPREM)
+    del bad["kubeconfig"]
+    bad["region"] = "here"
+    bad["node_pools"][0].update(capacity="spot", node_selector={}, fabric="auto")
+    found = problems({"clusters": [bad]})
+    for expected in (
+        "clusters[0].kubeconfig: required on-prem",
+        "clusters[0].region: on-prem clusters have no",
+        "clusters[0].node_pools[0].fabric: 'auto' — the fabric of existing on-prem nodes",
+    ):
+        assert any(expected in p for p in found), found
+    bad["node_pools"][0]["fabric"] = "infiniband"
+    found = problems({"clusters": [bad]})
+    assert any("capacity: 'spot' — on-prem nodes are owned" in p for p in found), found
+    assert any("node_selector: required on-prem" in p for p in found), found
+
+
+def test_references_between_sections():
+    raw = copy.deepcopy(GOOD)
+    raw["data_lakes"] = [{"name": "lake", "cloud": "onprem"}, {"name": "l2", "cloud": "aws"}]
+    raw["workloads"] = [
+        {"kind": "training", "name": "t", "team": "ghost", "cluster": "nope", "pool": "gpu", "lake": "swamp"},
+        {"kind": "serving", "name": "s", "team": "vision", "cluster": "a", "pool": "tiny", "model": "s3://x/"},
+    ]
+    found = problems(raw, [("stacks/teams/vision.yaml", {"team": "vision", "owners": ["a@b.io"]})])
+    for expected in (
+        "data_lakes[0].endpoint: required on-prem",
+        "data_lakes[1].region: required for aws",
+        "workloads[0].cluster: 'nope' — no such cluster; known: a",
+        "workloads[0].team: 'ghost' — no team file declares it; add stacks/teams/ghost.yaml",
+        "workloads[0].lake: 'swamp' — no such data lake",
+        "workloads[1].pool: 'tiny' — cluster a has no such pool; known: gpu",
+    ):
+        assert any(expected in p for p in found), found
+
+
+def test_team_files_are_checked_with_their_file_name():
+    teams = [
+        (
+            "stacks/teams/a.yaml",
+            {"team": "a", "owners": ["not-an-email"], "quotas": {"prod": {"Z80": 1}}, "lake_prefixes": ["Data"]},
+        ),
+        ("stacks/teams/b.yaml", {"team": "b", "owners": ["b@x.io"], "quotas": {"prod": {"H100": 8}}}),
+        ("stacks/teams/b2.yaml", {"team": "b", "owners": ["b@x.io"]}),
+        ("stacks/teams/c.yaml", {"team": "c"}),
+    ]
+    found = problems(GOOD, teams)
+    for expected in (
+        "stacks/teams/a.yaml: owners[0]: 'not-an-email'",
+        "stacks/teams/a.yaml: lake_prefixes: ",
+        "stacks/teams/b2.yaml: team: 'b' — already declared in stacks/teams/b.yaml",
+        "stacks/teams/c.yaml: owners: required; add it",
+    ):
+        assert any(expected in p for p in found), found
+    fixed = [teams[1], ("stacks/teams/d.yaml", {"team": "d", "owners": ["d@x.io"], "quotas": {"dev": {"Z80": 1}}})]
+    assert problems(GOOD, fixed) == [
+        "stacks/teams/d.yaml: quotas.dev.Z80: 'Z80' — unknown accelerator; known: "
+        "A100-40GB, A100-80GB, B200, H100, H200, L4, L40S, TPU-v5p, TPU-v6e"
+    ]
+
+
+def test_all_problems_are_reported_at_once_even_next_to_malformed_siblings():
+    raw = {
+        "clusters": [
+            {
+                "name": "a",
+                "cloud": "aws",
+                "region": "us-east-1",
+                "node_pools": [
+                    {"name": "ok", "accelerator": "H100:9", "nodes": {"max": 1}},
+                    {"name": "bad", "accelerator": "H100:8", "nodes": {"min": 2, "max": 1}},
+                ],
+            },
+            {
+                "name": "B",
+                "cloud": "gcp",
+                "node_pools": [{"name": "t", "accelerator": "TPU-v5p:2x2x2", "fabric": "efa"}],
+            },
+        ]
+    }
+    found = problems(raw)
+    assert found == [
+        "clusters[0].node_pools[1].nodes: min 2 is above max 1; set min <= max",
+        "clusters[1].name: 'B' — must be a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 40)",
+        "clusters[0].node_pools[0].accelerator: 'H100:9' — H100 comes 1 or 8 per node on aws "
+        "(p5.4xlarge: 1, p5.48xlarge: 8)",
+        "clusters[1].region: required for gcp clusters; add it",
+        "clusters[1].node_pools[0].fabric: 'efa' — TPU slices talk over their own ICI links; use fabric: auto",
+    ]
+
+
+def test_json_schema_describes_the_pool_fields():
+    schema = json_schema()
+    pool = schema["$defs"]["NodePoolSpec"]["properties"]
+    assert {"accelerator", "fabric", "local_nvme", "capacity", "nodes"} <= set(pool)
+    assert "auto uses the machine's fabric" in pool["fabric"]["description"]
