@@ -23,7 +23,5 @@ clusters = {
     for spec in platform.clusters
 }
 
-pulumi.export(
-    "clusters", {name: {"cloud": c.cloud, "endpoint": getattr(c, "endpoint", None)} for name, c in clusters.items()}
-)
-pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if hasattr(c, "kubeconfig")})
+pulumi.export("clusters", {name: {"cloud": c.cloud, "endpoint": c.endpoint} for name, c in clusters.items()})
+pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if c.kubeconfig is not None})

@@ -132,14 +132,15 @@ def _validate(name: str, args: ClusterArgs) -> None:
 class Cluster(pulumi.ComponentResource):
     """A Kubernetes cluster on any cloud, with its node pools and a provider for in-cluster objects."""
 
-    kubeconfig: pulumi.Output[str]
-    endpoint: pulumi.Output[str]
-    kubernetes_provider: k8s.Provider
+    kubeconfig: pulumi.Output[str] | None
+    """None while the cloud has no adapter (the plan warns)."""
+    endpoint: pulumi.Output[str] | None
+    kubernetes_provider: k8s.Provider | None
     node_pools: dict[str, NodePool]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        _validate(name, args)  # before registering anything: bad args must leave nothing half-created
         super().__init__("aiinfra:index:Cluster", name, None, opts)
-        _validate(name, args)
         self.cloud = args.cloud
         self.tags = merge_tags(args.tags, {"aiinfra-cluster": name})
         adapter_path = ADAPTERS.get(args.cloud)
@@ -147,6 +148,7 @@ class Cluster(pulumi.ComponentResource):
             # The adapter for this cloud is not built yet: say so in the plan instead of
             # pretending the cluster exists.
             pulumi.log.warn(f"cluster {name}: no {args.cloud} adapter yet; nothing is created for it", self)
+            self.kubeconfig = self.endpoint = self.kubernetes_provider = None
             self.node_pools = {}
             self.register_outputs({"cloud": args.cloud, "created": False})
             return
