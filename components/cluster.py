@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -154,7 +154,9 @@ class Cluster(pulumi.ComponentResource):
             return
         module_name, class_name = adapter_path.split(":")
         adapter_cls = getattr(importlib.import_module(module_name), class_name)
-        adapter: ClusterAdapter = adapter_cls(f"{name}-{args.cloud}", args, pulumi.ResourceOptions(parent=self))
+        # The adapter shares the cluster's name (its type token tells them apart), so physical
+        # names read `<cluster>-<role>`; it gets the cluster's merged tags.
+        adapter: ClusterAdapter = adapter_cls(name, replace(args, tags=self.tags), pulumi.ResourceOptions(parent=self))
         self.kubeconfig = pulumi.Output.secret(adapter.kubeconfig)
         self.endpoint = adapter.endpoint
         self.kubernetes_provider = k8s.Provider(

@@ -216,4 +216,19 @@ def _run(
     except Exception as err:
         raise _program_failure(err, main) from None
     recorded = monitor.recorded if isinstance(monitor, RecordingMonitor) else {}
-    return ProgramRun(project, stack, list(recorded.values()), engine.diagnostics)
+    return ProgramRun(project, stack, _tree_order(list(recorded.values())), engine.diagnostics)
+
+
+def _tree_order(resources: list[Recorded]) -> list[Recorded]:
+    """Parents before children, siblings by URN: registration order varies between runs, and a
+    plan must print the same way every time to be diffable."""
+    children: dict[str | None, list[Recorded]] = {}
+    for r in resources:
+        children.setdefault(r.parent, []).append(r)
+    ordered: list[Recorded] = []
+    stack = sorted(children.get(None, []), key=lambda r: r.urn, reverse=True)
+    while stack:
+        node = stack.pop()
+        ordered.append(node)
+        stack.extend(sorted(children.get(node.urn, []), key=lambda r: r.urn, reverse=True))
+    return ordered
