@@ -28,6 +28,7 @@ def cluster_args(
                 labels=dict(pool.labels),
                 taints=tuple(Taint(t.key, t.value, t.effect) for t in pool.taints),
                 node_selector=dict(pool.node_selector),
+                ami_family=pool.ami_family,
             )
         )
     kubeconfig = secret(cluster.kubeconfig) if (cluster.kubeconfig and secret) else None

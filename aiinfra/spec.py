@@ -114,6 +114,9 @@ class NodePoolSpec(_Model):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="On-prem only: labels that select the existing nodes of this pool."
     )
+    ami_family: Literal["al2023", "bottlerocket"] = Field(
+        "al2023", description="AWS only: the node OS. al2023 (EKS AL2023 NVIDIA AMI) or bottlerocket."
+    )
 
 
 class NetworkSpec(_Model):
@@ -328,6 +331,8 @@ def resolve_pool(cluster: ClusterSpec, pool: NodePoolSpec) -> ResolvedPool:
             problems.append(("node_selector", "required on-prem: the labels of the existing nodes of this pool"))
     elif pool.node_selector:
         problems.append(("node_selector", f"only for on-prem pools; {cluster.cloud} pools create their nodes"))
+    if pool.ami_family != "al2023" and cluster.cloud != "aws":
+        problems.append(("ami_family", f"{pool.ami_family!r} — only on aws; remove it for {cluster.cloud} pools"))
     zone = pool.zone or (cluster.zones[0] if cluster.zones else None)
     if pool.zone and cluster.zones and pool.zone not in cluster.zones:
         problems.append(("zone", f"{pool.zone!r} — not one of the cluster's zones {cluster.zones}"))

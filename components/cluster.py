@@ -21,6 +21,8 @@ from components.common import ArgProblems, Taint, merge_tags
 # cloud never imports another cloud's SDK.
 ADAPTERS: dict[str, str] = {
     "aws": "components.aws.eks:EksCluster",
+    "gcp": "components.gcp.gke:GkeCluster",
+    "azure": "components.azure.aks:AksCluster",
 }
 SYSTEM_NAMESPACE = "aiinfra-system"
 
@@ -47,6 +49,8 @@ class NodePoolArgs:
     """Extra node taints. GPU and TPU pools always get their accelerator taint."""
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """On-prem only: labels selecting the existing nodes. Defaults to none."""
+    ami_family: str = "al2023"
+    """AWS only: "al2023" or "bottlerocket" (Bottlerocket NVIDIA for GPU pools). Defaults to al2023."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +87,10 @@ class ClusterAdapter(pulumi.ComponentResource):
 
     def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
         raise NotImplementedError
+
+    def build_node_software(self, kubernetes_provider: k8s.Provider, system_namespace: k8s.core.v1.Namespace) -> None:
+        """Device plugins and fabric daemons the built pools need; called once, after every pool.
+        Adapters whose cluster needs none keep this default."""
 
 
 class NodePool(pulumi.ComponentResource):
@@ -148,7 +156,7 @@ class Cluster(pulumi.ComponentResource):
             # The adapter for this cloud is not built yet: say so in the plan instead of
             # pretending the cluster exists.
             pulumi.log.warn(f"cluster {name}: no {args.cloud} adapter yet; nothing is created for it", self)
-            self.kubeconfig = self.endpoint = self.kubernetes_provider = None
+            self.kubeconfig = self.endpoint = self.kubernetes_provider = self.adapter = None
             self.node_pools = {}
             self.register_outputs({"cloud": args.cloud, "created": False})
             return
@@ -181,4 +189,6 @@ class Cluster(pulumi.ComponentResource):
             pool.name: NodePool(f"{name}-{pool.name}", pool, adapter, pulumi.ResourceOptions(parent=self))
             for pool in args.node_pools
         }
+        adapter.build_node_software(self.kubernetes_provider, self.system_namespace)
+        self.adapter = adapter
         self.register_outputs({"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "cloud": args.cloud})

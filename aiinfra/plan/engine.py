@@ -8,6 +8,7 @@ benchmarks) do not share a root stack or config.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import os
@@ -204,6 +205,10 @@ def _run(
 ) -> ProgramRun:
     mocks = monitor.mocks
     engine = RecordingEngine()
+    # A loop of its own per run: nothing left over from an earlier run (or an earlier
+    # asyncio.run() elsewhere, which unsets the loop) can leak into this one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
     SETTINGS.engine = engine

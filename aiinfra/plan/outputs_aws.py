@@ -312,6 +312,17 @@ def eks_access_policy_association(ctx: ResourceContext) -> tuple[str, dict[str, 
     }
 
 
+@resource("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+def eks_pod_identity_association(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    cluster = ctx.inputs.get("clusterName")
+    association_id = f"a-{ctx.short_hash()}"
+    return f"{cluster},{association_id}", {
+        "associationId": association_id,
+        "associationArn": arn(ctx, "eks", f"podidentityassociation/{cluster}/{association_id}"),
+        "externalId": _uuid(ctx),
+    }
+
+
 @resource("aws:autoscaling/tag:Tag")
 def autoscaling_tag(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
     tag = ctx.inputs.get("tag") or {}

@@ -1,16 +1,26 @@
-"""The AWS adapter of `Cluster`: an EKS cluster with secrets encryption, control-plane logs, IRSA,
-managed add-ons and API-mode access, on a new `Network` or an existing VPC."""
+"""The AWS adapter of `Cluster`: an EKS cluster with secrets encryption, control-plane logs, IRSA and Pod
+Identity, managed add-ons and API-mode access, on a new `Network` or an existing VPC; its pools' device plugins
+as pinned Helm releases."""
 
 from __future__ import annotations
 
 import json
 import re
+from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from aiinfra.catalog import Fabric
-from components.aws.iam import allow, managed_policy, policy, service_trust
+from components.aws.device_plugins import (
+    EFA_DEVICE_PLUGIN,
+    NVIDIA_DEVICE_PLUGIN,
+    HelmChart,
+    efa_device_plugin_values,
+    nvidia_device_plugin_values,
+)
+from components.aws.iam import allow, managed_policy, pod_identity_trust, policy, service_trust
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, pool_problems
 from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
@@ -20,6 +30,9 @@ CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
 CLUSTER_LOG_RETENTION_DAYS = 90
 DEFAULT_ZONE_COUNT = 3
 NETWORKING_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # IAM trusts the CA of EKS issuers itself and no longer checks this thumbprint, but the API still takes
 # one. This is the root CA thumbprint commonly used for EKS issuers (valid until 2037), not fetched live.
 EKS_OIDC_ROOT_CA_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
@@ -89,6 +102,12 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> s
     return json.dumps(config, indent=2)
 
 
+class _BuiltPool(NamedTuple):
+    pool: NodePoolArgs
+    ami_family: str
+    group: ManagedNodeGroup
+
+
 def _system_pool(args: ClusterArgs) -> NodePoolArgs | None:
     """The first pool that can run CoreDNS from the start: CPU, untainted, at least one node."""
     return next((p for p in args.node_pools if not p.shape.is_gpu and not p.taints and p.min_nodes >= 1), None)
@@ -102,6 +121,8 @@ class EksCluster(ClusterAdapter):
     node_role: aws.iam.Role
     oidc_provider_arn: pulumi.Output[str]
     oidc_issuer_url: pulumi.Output[str]
+    device_plugins: dict[str, k8s.helm.v3.Release]
+    """Chart name → its release, once `build_node_software` ran; only the plugins the pools need."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aiinfra:aws:EksCluster", name, None, opts)
@@ -109,6 +130,8 @@ class EksCluster(ClusterAdapter):
         problems.check(bool(args.region), "region", "required on aws")
         problems.raise_if_any()
         self._name_prefix = name
+        self._node_groups: dict[str, _BuiltPool] = {}
+        self.device_plugins = {}
         self.cluster_name = _physical_name(name)
         self.region: str = args.region  # type: ignore[assignment]  # checked above
         self.tags = merge_tags(args.tags)
@@ -230,7 +253,7 @@ class EksCluster(ClusterAdapter):
             opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[log_group, cluster_policy]),
         )
         self.cluster_security_group_id = self.cluster.vpc_config.cluster_security_group_id
-        self._admin_access(name, partition, caller.arn, child, invoke)
+        admin = self._admin_access(name, partition, caller.arn, child, invoke)
 
         self.oidc_issuer_url = self.cluster.identities[0].oidcs[0].issuer
         oidc = aws.iam.OpenIdConnectProvider(
@@ -244,6 +267,7 @@ class EksCluster(ClusterAdapter):
         self.oidc_provider_arn = oidc.arn
 
         addons = [self._addon(name, addon, child) for addon in NETWORKING_ADDONS]
+        self._pod_identity_agent = addons[NETWORKING_ADDONS.index(POD_IDENTITY_AGENT)]
         # Node groups take the cluster name from here, so they wait for the networking add-ons.
         self._cluster_name_after_addons = pulumi.Output.all(self.cluster.name, *[a.arn for a in addons]).apply(
             lambda values: values[0]
@@ -269,9 +293,10 @@ class EksCluster(ClusterAdapter):
             )
 
         self.endpoint = self.cluster.endpoint
-        self.kubeconfig = pulumi.Output.all(self.cluster.endpoint, self.cluster.certificate_authority.data).apply(
-            lambda v: kubeconfig(self.cluster_name, self.region, v[0], v[1])
-        )
+        # Through the admin association, so nothing uses this kubeconfig before its identity may.
+        self.kubeconfig = pulumi.Output.all(
+            self.cluster.endpoint, self.cluster.certificate_authority.data, admin.id
+        ).apply(lambda v: kubeconfig(self.cluster_name, self.region, v[0], v[1]))
         self.register_outputs(
             {
                 "clusterName": self.cluster.name,
@@ -307,7 +332,7 @@ class EksCluster(ClusterAdapter):
 
     def _admin_access(
         self, name: str, partition: str, caller_arn: str, child: pulumi.ResourceOptions, invoke: pulumi.InvokeOptions
-    ) -> None:
+    ) -> aws.eks.AccessPolicyAssociation:
         """Cluster-admin access for the identity running Pulumi, as an access entry that can be seen and
         removed (unlike `bootstrap_cluster_creator_admin_permissions`). Pulumi needs it to manage the
         cluster's Kubernetes objects."""
@@ -316,7 +341,7 @@ class EksCluster(ClusterAdapter):
         entry = aws.eks.AccessEntry(
             f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal, tags=self.tags, opts=child
         )
-        aws.eks.AccessPolicyAssociation(
+        return aws.eks.AccessPolicyAssociation(
             f"{name}-deployer-admin",
             cluster_name=self.cluster.name,
             principal_arn=entry.principal_arn,
@@ -360,22 +385,108 @@ class EksCluster(ClusterAdapter):
         return found.apply(require)
 
     def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
-        group = ManagedNodeGroup(
-            name,
-            ManagedNodeGroupArgs(
-                pool=args,
-                cluster_name=self._cluster_name_after_addons,
-                node_role_arn=self.node_role.arn,
-                subnet_ids=self._pool_subnets(args),
-                vpc_id=self.vpc_id,
-                cluster_security_group_id=self.cluster_security_group_id,
-                tags=self.tags,
-            ),
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider)),
+        group_args = ManagedNodeGroupArgs(
+            pool=args,
+            cluster_name=self._cluster_name_after_addons,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=self._pool_subnets(args),
+            vpc_id=self.vpc_id,
+            cluster_security_group_id=self.cluster_security_group_id,
+            # NodePoolArgs has no AMI choice yet (components/cluster.py); until it has, pools run AL2023.
+            ami_family=args.ami_family,
+            tags=self.tags,
         )
+        group = ManagedNodeGroup(
+            name, group_args, pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=self.provider))
+        )
+        self._node_groups[args.name] = _BuiltPool(args, group_args.ami_family, group)
         if args.name == self._coredns_pool:
             self._addon(
                 self._name_prefix,
                 "coredns",
                 pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[group.node_group]),
             )
+
+    def build_node_software(self, kubernetes_provider: k8s.Provider, system_namespace: k8s.core.v1.Namespace) -> None:
+        """The device plugins the built pools need, as pinned Helm releases in the system namespace: the NVIDIA
+        device plugin when a GPU pool runs AL2023 (Bottlerocket's NVIDIA AMI runs its own), the EFA device plugin
+        when a pool has EFA. Nothing on a cluster without such pools.
+
+        Call it once, after every pool is built: each release waits for the node groups it serves (and, through
+        them, for the networking add-ons), and its values name exactly those pools.
+        """
+        built = list(self._node_groups.values())
+        namespace = system_namespace.metadata.apply(lambda meta: meta.name)
+        gpu = [b for b in built if b.pool.shape.is_gpu and b.ami_family == "al2023"]
+        efa = [b for b in built if b.pool.shape.fabric == Fabric.EFA]
+        if gpu:
+            values = nvidia_device_plugin_values([b.pool for b in gpu])
+            self._device_plugin(NVIDIA_DEVICE_PLUGIN, values, gpu, kubernetes_provider, namespace)
+        if efa:
+            values = efa_device_plugin_values([b.pool for b in efa])
+            self._device_plugin(EFA_DEVICE_PLUGIN, values, efa, kubernetes_provider, namespace)
+
+    def _device_plugin(
+        self,
+        chart: HelmChart,
+        values: dict[str, Any],
+        served: list[_BuiltPool],
+        provider: k8s.Provider,
+        namespace: pulumi.Input[str],
+    ) -> None:
+        self.device_plugins[chart.name] = k8s.helm.v3.Release(
+            f"{self._name_prefix}-{chart.name}",
+            name=chart.name,
+            chart=chart.name,
+            version=chart.version,
+            repository_opts={"repo": chart.repository},
+            namespace=namespace,
+            values=values,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[b.group.node_group for b in served]
+            ),
+        )
+
+    def pod_identity_trust(self, namespace: str, service_account: str) -> pulumi.Output[str]:
+        """The trust policy for a role that EKS Pod Identity may give to `namespace/service_account` of this
+        cluster and nothing else; pair it with `pod_identity`."""
+        return self.cluster.arn.apply(
+            lambda arn: pod_identity_trust(cluster_arn=arn, namespace=namespace, service_account=service_account)
+        )
+
+    def pod_identity(
+        self,
+        name: str,
+        *,
+        namespace: str,
+        service_account: str,
+        role_arn: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> aws.eks.PodIdentityAssociation:
+        """Give pods running as `namespace/service_account` the credentials of `role_arn` through EKS Pod
+        Identity (the role must trust it: see `pod_identity_trust`). The association waits for the Pod Identity
+        agent, so pods created after it find the agent running. Defaults to a child of this cluster."""
+        problems = ArgProblems(name)
+        problems.check(
+            len(namespace) <= 63 and bool(_DNS_LABEL_RE.match(namespace)),
+            "namespace",
+            f"{namespace!r} — not a Kubernetes namespace name (lower-case letters, digits, '-'; at most 63)",
+        )
+        problems.check(
+            len(service_account) <= 253 and bool(_DNS_SUBDOMAIN_RE.match(service_account)),
+            "service_account",
+            f"{service_account!r} — not a Kubernetes service account name",
+        )
+        problems.raise_if_any()
+        return aws.eks.PodIdentityAssociation(
+            name,
+            cluster_name=self.cluster.name,
+            namespace=namespace,
+            service_account=service_account,
+            role_arn=role_arn,
+            tags=self.tags,
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[self._pod_identity_agent]),
+                opts,
+            ),
+        )

@@ -1,9 +1,11 @@
-"""A VPC for EKS: private node subnets behind NAT, public subnets for load balancers, flow logs."""
+"""A VPC for EKS: private node subnets behind NAT, public subnets for load balancers, VPC endpoints (S3
+gateway; ECR, STS and EC2 interface endpoints by default), flow logs."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -14,6 +16,8 @@ from components.common import ArgProblems, merge_tags
 
 MAX_ZONES = 6
 """No region has more usable zones; the subnet plan below has room for seven."""
+DEFAULT_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2")
+_SERVICE_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +32,13 @@ class NetworkArgs:
     a single NAT gateway in the first zone, which keeps cost low but makes egress depend on one zone."""
     flow_log_retention_days: int = 90
     """Days VPC flow logs are kept in CloudWatch Logs. Defaults to 90."""
+    interface_endpoints: tuple[str, ...] = DEFAULT_INTERFACE_ENDPOINTS
+    """AWS services (the part after `com.amazonaws.<region>.`) reached through interface endpoints in every
+    private subnet, with private DNS on and HTTPS allowed from the VPC's CIDR only. Defaults to ECR (`ecr.api`,
+    `ecr.dkr`: image pulls), STS (IRSA token exchange) and EC2 (VPC CNI's interface calls), so node bootstrap,
+    image pulls and pod credentials keep working without the NAT gateway and skip its per-GB charge. Each
+    endpoint costs about $0.01 per zone-hour (about $22 a month in three zones) plus data; give () for none.
+    Add "eks-auth" for EKS Pod Identity in VPCs without internet egress."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags merged into every resource's tags."""
 
@@ -55,18 +66,30 @@ def _check(name: str, args: NetworkArgs) -> None:
             f"{args.cidr!r} — give an IPv4 block from /16 to /22",
         )
     problems.check(args.flow_log_retention_days > 0, "flow_log_retention_days", "must be positive")
+    for i, service in enumerate(args.interface_endpoints):
+        path = ("interface_endpoints", i)
+        if service == "s3":
+            problems.check(False, path, "'s3' — S3 already has the (free) gateway endpoint")
+        else:
+            problems.check(
+                bool(_SERVICE_RE.match(service)), path, f"{service!r} — give a service name such as 'ecr.api'"
+            )
+    repeated = sorted({s for s in args.interface_endpoints if args.interface_endpoints.count(s) > 1})
+    problems.check(not repeated, "interface_endpoints", f"repeated: {', '.join(repeated)}")
     problems.raise_if_any()
 
 
 class Network(pulumi.ComponentResource):
     """VPC with private subnets (nodes, internal load balancers), public subnets (internet-facing load
-    balancers, NAT), an S3 gateway endpoint and flow logs to CloudWatch Logs."""
+    balancers, NAT), an S3 gateway endpoint, interface endpoints and flow logs to CloudWatch Logs."""
 
     vpc_id: pulumi.Output[str]
     private_subnet_ids: dict[str, pulumi.Output[str]]
     """Zone → private subnet id."""
     public_subnet_ids: dict[str, pulumi.Output[str]]
     """Zone → public subnet id."""
+    interface_endpoint_ids: dict[str, pulumi.Output[str]]
+    """Service (e.g. "ecr.api") → interface endpoint id."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aiinfra:aws:Network", name, None, opts)
@@ -157,6 +180,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.interface_endpoint_ids = self._interface_endpoints(name, args, vpc, region, list(private.values()), tags)
         self._flow_logs(name, args, vpc, tags("flow-logs"))
 
         self.vpc_id = vpc.id
@@ -167,8 +191,55 @@ class Network(pulumi.ComponentResource):
                 "vpcId": self.vpc_id,
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
+                "interfaceEndpointIds": self.interface_endpoint_ids,
             }
         )
+
+    def _interface_endpoints(
+        self,
+        name: str,
+        args: NetworkArgs,
+        vpc: aws.ec2.Vpc,
+        region: pulumi.Output[str],
+        subnets: list[aws.ec2.Subnet],
+        tags: Callable[[str], dict[str, str]],
+    ) -> dict[str, pulumi.Output[str]]:
+        if not args.interface_endpoints:
+            return {}
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            f"{name}-endpoints",
+            vpc_id=vpc.id,
+            description="HTTPS from the VPC to its interface endpoints",
+            tags=tags("endpoints"),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-endpoints-https",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=args.cidr,
+            tags=tags("endpoints-https"),
+            opts=child,
+        )
+        endpoints = {}
+        for service in args.interface_endpoints:
+            role = service.replace(".", "-")
+            endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{role}",
+                vpc_id=vpc.id,
+                vpc_endpoint_type="Interface",
+                service_name=region.apply(lambda r, s=service: f"com.amazonaws.{r}.{s}"),
+                # The service's public name resolves to the endpoint inside the VPC: clients need no change.
+                private_dns_enabled=True,
+                subnet_ids=[subnet.id for subnet in subnets],
+                security_group_ids=[group.id],
+                tags=tags(role),
+                opts=child,
+            ).id
+        return endpoints
 
     def _flow_logs(self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc, tags: dict[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)

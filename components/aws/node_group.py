@@ -1,5 +1,6 @@
-"""EKS managed node groups for aiinfra pools: launch template (IMDSv2, encrypted gp3 root, EFA
-interfaces, NVMe RAID0 via nodeadm), placement, capacity reservations and cluster-autoscaler tags."""
+"""EKS managed node groups for aiinfra pools: launch template (IMDSv2, encrypted gp3 volumes, EFA
+interfaces, NVMe RAID0 via nodeadm or Bottlerocket), AL2023 or Bottlerocket AMIs, placement, capacity
+reservations, spot stand-in types and cluster-autoscaler tags."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aiinfra.catalog import Fabric
+from components.aws.instance_types import spot_stand_ins
 from components.cluster import NodePoolArgs
 from components.common import ArgProblems, Taint, merge_tags
 
@@ -26,8 +28,18 @@ RESERVED = ("reservation", "capacity-block")
 TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 ROOT_DEVICE = "/dev/xvda"
-"""Root device name of the EKS AL2023 AMIs."""
+"""Root device name of the EKS AL2023 AMIs; on Bottlerocket, the OS volume."""
+BOTTLEROCKET_DATA_DEVICE = "/dev/xvdb"
+"""Bottlerocket's data volume: container images, kubelet and pod ephemeral storage live here."""
 MIME_BOUNDARY = "==AIINFRA=="
+AMI_TYPES = {
+    # ami_family → (GPU nodes, CPU nodes)
+    "al2023": ("AL2023_x86_64_NVIDIA", "AL2023_x86_64_STANDARD"),
+    "bottlerocket": ("BOTTLEROCKET_x86_64_NVIDIA", "BOTTLEROCKET_x86_64"),
+}
+BOTTLEROCKET_EPHEMERAL_DIRS = ("/var/lib/containerd", "/var/lib/kubelet", "/var/log/pods")
+"""What Bottlerocket's `apiclient ephemeral-storage bind` moves onto the instance store (as Karpenter's
+`instanceStorePolicy: RAID0` does): images, emptyDir volumes and pod logs."""
 AUTOSCALER_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 
@@ -47,7 +59,13 @@ class ManagedNodeGroupArgs:
     """The security group EKS made for the cluster. EFA interfaces carry it next to the EFA group; other
     pools get it from EKS because their launch template names no security group."""
     root_volume_gib: int | None = None
-    """Root volume size. Defaults to 200 GiB for GPU nodes (CUDA images are large), 100 GiB otherwise."""
+    """Size of the volume holding images and ephemeral storage (the root volume on AL2023, the data volume on
+    Bottlerocket). Defaults to 200 GiB for GPU nodes (CUDA images are large), 100 GiB otherwise."""
+    ami_family: str = "al2023"
+    """"al2023" (EKS AL2023 AMIs; NVIDIA variant for GPU pools, which needs the NVIDIA device plugin Helm
+    release) or "bottlerocket" (Bottlerocket AMIs; the NVIDIA variant runs its own device plugin). Local NVMe is
+    striped RAID0 either way: by nodeadm on AL2023, by `apiclient ephemeral-storage` on Bottlerocket.
+    Defaults to "al2023"."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags merged into every resource's tags, instances and volumes included."""
 
@@ -94,8 +112,9 @@ def pool_problems(problems: ArgProblems, path: tuple[str | int, ...], pool: Node
         )
 
 
-def render_user_data(*, raid0_local_nvme: bool) -> str | None:
-    """MIME multi-part user data holding a nodeadm NodeConfig, or None when nothing needs configuring.
+def render_user_data(*, raid0_local_nvme: bool, ami_family: str = "al2023") -> str | None:
+    """User data for the pool's AMI family, or None when nothing needs configuring: MIME multi-part user
+    data holding a nodeadm NodeConfig on AL2023, TOML settings on Bottlerocket.
 
     EKS merges this into the user data it generates for managed node groups on EKS AMIs (which carries
     the cluster's endpoint and CA), so only the settings aiinfra adds appear here. RAID0 stripes the
@@ -103,6 +122,8 @@ def render_user_data(*, raid0_local_nvme: bool) -> str | None:
     """
     if not raid0_local_nvme:
         return None
+    if ami_family == "bottlerocket":
+        return _bottlerocket_ephemeral_storage()
     node_config = "\n".join(
         [
             "---",
@@ -125,6 +146,31 @@ def render_user_data(*, raid0_local_nvme: bool) -> str | None:
             node_config,
             "",
             f"--{MIME_BOUNDARY}--",
+            "",
+        ]
+    )
+
+
+def _toml_array(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+def _bottlerocket_ephemeral_storage() -> str:
+    """Bottlerocket's own way to use the instance store (nodeadm is AL2023-only): a bootstrap command that,
+    on every boot, stripes the NVMe disks (RAID0 when there are several) and binds the containerd, kubelet and
+    pod-log directories onto them — what Karpenter renders for `instanceStorePolicy: RAID0`.
+
+    Single-line values and no comments: EKS parses this TOML to merge its own settings in, and does not
+    accept every valid TOML layout.
+    """
+    init = ["apiclient", "ephemeral-storage", "init"]
+    bind = ["apiclient", "ephemeral-storage", "bind", "--dirs", *BOTTLEROCKET_EPHEMERAL_DIRS]
+    return "\n".join(
+        [
+            "[settings.bootstrap-commands.aiinfra-ephemeral-storage]",
+            f"commands = [{_toml_array(init)}, {_toml_array(bind)}]",
+            "essential = true",
+            'mode = "always"',
             "",
         ]
     )
@@ -188,6 +234,9 @@ class ManagedNodeGroup(pulumi.ComponentResource):
         pool, shape = args.pool, args.pool.shape
         problems = ArgProblems(name)
         pool_problems(problems, (), pool)
+        problems.check(
+            args.ami_family in AMI_TYPES, "ami_family", f"{args.ami_family!r} — choose one of {', '.join(AMI_TYPES)}"
+        )
         problems.raise_if_any()
 
         efa = shape.fabric == Fabric.EFA
@@ -228,7 +277,10 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             group = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=tags, opts=child)
             placement = {"group_name": group.name}
 
-        user_data = render_user_data(raid0_local_nvme=shape.local_nvme_disks > 0)
+        bottlerocket = args.ami_family == "bottlerocket"
+        user_data = render_user_data(raid0_local_nvme=shape.local_nvme_disks > 0, ami_family=args.ami_family)
+        data_volume_gib = args.root_volume_gib or (200 if shape.is_gpu else 100)
+        encrypted_gp3 = {"volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}
         capacity_block = pool.capacity_type == "capacity-block"
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
@@ -244,17 +296,15 @@ class ManagedNodeGroup(pulumi.ComponentResource):
                 # at all (EKS guidance for AL2023). Pod credentials should still come from IRSA or Pod Identity.
                 "http_put_response_hop_limit": 2,
             },
-            block_device_mappings=[
-                {
-                    "device_name": ROOT_DEVICE,
-                    "ebs": {
-                        "volume_size": args.root_volume_gib or (200 if shape.is_gpu else 100),
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "delete_on_termination": "true",
-                    },
-                }
-            ],
+            block_device_mappings=(
+                [
+                    # The OS volume keeps the AMI's size; images and pods go to the data volume.
+                    {"device_name": ROOT_DEVICE, "ebs": encrypted_gp3},
+                    {"device_name": BOTTLEROCKET_DATA_DEVICE, "ebs": {"volume_size": data_volume_gib, **encrypted_gp3}},
+                ]
+                if bottlerocket
+                else [{"device_name": ROOT_DEVICE, "ebs": {"volume_size": data_volume_gib, **encrypted_gp3}}]
+            ),
             network_interfaces=network_interfaces,
             placement=placement,
             capacity_reservation_specification=(
@@ -271,14 +321,22 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             opts=child,
         )
 
+        if capacity_block:
+            instance_types = None
+        elif pool.capacity_type == "spot":
+            # More types, more spot pools to draw from: fewer interruptions and failed scale-ups.
+            instance_types = [shape.machine_type, *spot_stand_ins(shape)]
+        else:
+            instance_types = [shape.machine_type]
+        gpu_ami, cpu_ami = AMI_TYPES[args.ami_family]
         self.node_group = aws.eks.NodeGroup(
             f"{name}-ng",
             cluster_name=args.cluster_name,
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
-            ami_type="AL2023_x86_64_NVIDIA" if shape.is_gpu else "AL2023_x86_64_STANDARD",
+            ami_type=gpu_ami if shape.is_gpu else cpu_ami,
             capacity_type=CAPACITY_TYPES[pool.capacity_type],
-            instance_types=None if capacity_block else [shape.machine_type],
+            instance_types=instance_types,
             scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
             update_config={"max_unavailable": 1},
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import tomllib
+from dataclasses import dataclass
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 
-from aiinfra.catalog import resolve
+from aiinfra.catalog import machines, resolve
 from aiinfra.errors import InputError
+from components.aws.device_plugins import EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
+from components.aws.eks import EksCluster
+from components.aws.instance_types import SPOT_STAND_INS, spot_stand_ins
 from components.aws.network import Network, NetworkArgs
-from components.aws.node_group import render_user_data
-from components.cluster import Cluster, ClusterArgs, NodePoolArgs
+from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, render_user_data
+from components.cluster import SYSTEM_NAMESPACE, Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint
 from tests.conftest import of_type, one
 
@@ -27,6 +35,8 @@ ROLE = "aws:iam/role:Role"
 ATTACH = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 ADDON = "aws:eks/addon:Addon"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+VPCE = "aws:ec2/vpcEndpoint:VpcEndpoint"
+RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
 def pool(name: str = "gpu", accelerator: str = "H100:8", **kw) -> NodePoolArgs:
@@ -55,6 +65,50 @@ def cluster_args(*pools: NodePoolArgs, **kw) -> ClusterArgs:
 def plan(run_mocked):
     """Plan a cluster named "c" with the given pools and cluster arguments."""
     return lambda *pools, **kw: run_mocked(lambda: Cluster("c", cluster_args(*pools, **kw)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class BottlerocketPool(NodePoolArgs):
+    """A pool asking for Bottlerocket the way NodePoolArgs will once it has the field."""
+
+    ami_family: str = "bottlerocket"
+
+
+def adapter_program(*pools: NodePoolArgs, **kw) -> EksCluster:
+    """What the facade does with the adapter, plus the call it makes once every pool is built."""
+    args = cluster_args(*pools, **kw)
+    adapter = EksCluster("c", args)
+    for p in args.node_pools:
+        adapter.build_node_pool(f"c-{p.name}", p, pulumi.ResourceOptions(parent=adapter))
+    provider = k8s.Provider("c-k8s", kubeconfig=adapter.kubeconfig)
+    namespace = k8s.core.v1.Namespace(
+        "c-system", metadata={"name": SYSTEM_NAMESPACE}, opts=pulumi.ResourceOptions(provider=provider)
+    )
+    adapter.build_node_software(provider, namespace)
+    return adapter
+
+
+@pytest.fixture
+def plan_software(run_mocked):
+    """Plan the adapter for cluster "c" with the given pools, device plugins included."""
+    return lambda *pools, **kw: run_mocked(lambda: adapter_program(*pools, **kw))
+
+
+def releases(run) -> dict[str, object]:
+    """Helm releases by chart name."""
+    return {r.inputs["chart"]: r for r in of_type(run, RELEASE)}
+
+
+def node_group_args(pool_args: NodePoolArgs, **kw) -> ManagedNodeGroupArgs:
+    return ManagedNodeGroupArgs(
+        pool=pool_args,
+        cluster_name="c-test",
+        node_role_arn="arn:aws:iam::123456789012:role/nodes",
+        subnet_ids=["subnet-0aaa"],
+        vpc_id="vpc-0existing",
+        cluster_security_group_id="sg-0cluster",
+        **kw,
+    )
 
 
 def named(run, type_: str, name: str):
@@ -153,7 +207,7 @@ def test_other_pools_name_the_instance_type_on_the_node_group_only(plan):
     run = plan(pool("l4", "L4:1", capacity_type="spot"))
     assert "instanceType" not in named(run, LT, "c-l4-lt").inputs
     ng = named(run, NG, "c-l4-ng").inputs
-    assert ng["instanceTypes"] == ["g6.xlarge"]
+    assert ng["instanceTypes"][0] == "g6.xlarge"  # spot stand-ins follow: see the spot tests
     assert ng["capacityType"] == "SPOT"
     assert "networkInterfaces" not in named(run, LT, "c-l4-lt").inputs
     assert of_type(run, PG) == []
@@ -421,7 +475,7 @@ def test_single_nat_by_default_and_s3_endpoint_on_private_routes(plan):
     assert nat.inputs["subnetId"] == named(run, SUBNET, "c-network-public-us-east-1a").id
     private_rts = [r for r in of_type(run, "aws:ec2/routeTable:RouteTable") if "private" in r.name]
     assert [rt.inputs["routes"] for rt in private_rts] == [[{"cidrBlock": "0.0.0.0/0", "natGatewayId": nat.id}]] * 3
-    endpoint = one(run, "aws:ec2/vpcEndpoint:VpcEndpoint").inputs
+    endpoint = named(run, VPCE, "c-network-s3").inputs
     assert endpoint["serviceName"] == "com.amazonaws.us-east-1.s3"
     assert endpoint["vpcEndpointType"] == "Gateway"
     assert sorted(endpoint["routeTableIds"]) == sorted(rt.id for rt in private_rts)
@@ -537,9 +591,297 @@ def test_region_is_required(run_mocked):
         ({"cidr": "10.0.0.0/24"}, "n.cidr"),
         ({"cidr": "not-a-cidr"}, "n.cidr"),
         ({"zones": tuple(f"us-east-1{z}" for z in "abcdefg")}, "n.zones"),
+        ({"interface_endpoints": ("ecr.api", "s3")}, "n.interface_endpoints[1]"),
+        ({"interface_endpoints": ("ECR API",)}, "n.interface_endpoints[0]"),
+        ({"interface_endpoints": ("sts", "sts")}, "n.interface_endpoints"),
     ],
 )
 def test_network_problems_are_input_errors(run_mocked, network_kw, path):
     with pytest.raises(InputError) as err:
         run_mocked(lambda: Network("n", NetworkArgs(**{"zones": ZONES, **network_kw})))
     assert [p.path for p in err.value.problems] == [path]
+
+
+# ------------------------------------------------------------------ interface endpoints
+
+
+def test_interface_endpoints_reach_ecr_sts_and_ec2_from_the_private_subnets(plan):
+    run = plan()
+    private = [named(run, SUBNET, f"c-network-private-{z}").id for z in ZONES]
+    group = named(run, SG, "c-network-endpoints")
+    endpoints = {e.inputs["serviceName"]: e.inputs for e in of_type(run, VPCE) if e.name != "c-network-s3"}
+    assert set(endpoints) == {f"com.amazonaws.us-east-1.{s}" for s in ("ecr.api", "ecr.dkr", "sts", "ec2")}
+    for endpoint in endpoints.values():
+        assert endpoint["vpcEndpointType"] == "Interface"
+        assert endpoint["privateDnsEnabled"] is True
+        assert endpoint["subnetIds"] == private
+        assert endpoint["securityGroupIds"] == [group.id]
+        assert endpoint["vpcId"] == one(run, "aws:ec2/vpc:Vpc").id
+    (rule,) = [
+        r
+        for r in of_type(run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == group.id
+    ]
+    assert {k: rule.inputs[k] for k in ("ipProtocol", "fromPort", "toPort", "cidrIpv4")} == {
+        "ipProtocol": "tcp",
+        "fromPort": 443,
+        "toPort": 443,
+        "cidrIpv4": "10.0.0.0/16",
+    }
+    network = one(run, "aiinfra:aws:Network").outputs["interfaceEndpointIds"]
+    assert set(network) == {"ecr.api", "ecr.dkr", "sts", "ec2"}
+
+
+def test_interface_endpoints_are_chosen_by_the_caller(run_mocked):
+    run = run_mocked(
+        lambda: Network("n", NetworkArgs(zones=ZONES, cidr="10.8.0.0/16", interface_endpoints=("eks-auth",)))
+    )
+    (endpoint,) = [e.inputs for e in of_type(run, VPCE) if e.inputs["vpcEndpointType"] == "Interface"]
+    assert endpoint["serviceName"] == "com.amazonaws.us-east-1.eks-auth"
+    rule = one(run, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule").inputs
+    assert rule["cidrIpv4"] == "10.8.0.0/16"
+
+    run = run_mocked(lambda: Network("n", NetworkArgs(zones=ZONES, interface_endpoints=())))
+    assert [e.name for e in of_type(run, VPCE)] == ["n-s3"]
+    assert of_type(run, SG) == []
+
+
+# ------------------------------------------------------------------ pod identity
+
+
+def test_pod_identity_associates_one_service_account_with_a_role(run_mocked):
+    def program():
+        adapter = EksCluster("c", cluster_args(tags=STACK_TAGS))
+        adapter.pod_identity(
+            "c-lake-reader",
+            namespace="vision",
+            service_account="trainer",
+            role_arn="arn:aws:iam::123456789012:role/lake-reader",
+        )
+
+    run = run_mocked(program)
+    association = one(run, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert {k: association.inputs[k] for k in ("clusterName", "namespace", "serviceAccount", "roleArn")} == {
+        "clusterName": one(run, EKS).outputs["name"],
+        "namespace": "vision",
+        "serviceAccount": "trainer",
+        "roleArn": "arn:aws:iam::123456789012:role/lake-reader",
+    }
+    agent = [a for a in of_type(run, ADDON) if a.inputs["addonName"] == "eks-pod-identity-agent"]
+    assert agent[0].urn in association.dependencies
+    assert association.provider.split("::")[-2] == one(run, "pulumi:providers:aws").name
+    assert association.inputs["tags"]["cost-center"] == "ml-platform"
+
+
+def test_pod_identity_trust_admits_only_that_service_account_of_that_cluster(run_mocked):
+    trusts = []
+
+    def program():
+        adapter = EksCluster("c", cluster_args())
+        trusts.append(adapter.pod_identity_trust("vision", "trainer"))
+        pulumi.export("trust", trusts[0])
+
+    run = run_mocked(program)
+    (statement,) = policy_of(run.stack_outputs["trust"])
+    assert statement["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            "aws:RequestTag/eks-cluster-arn": one(run, EKS).outputs["arn"],
+            "aws:RequestTag/kubernetes-namespace": "vision",
+            "aws:RequestTag/kubernetes-service-account": "trainer",
+        }
+    }
+
+
+def test_pod_identity_names_are_checked(run_mocked):
+    def program():
+        EksCluster("c", cluster_args()).pod_identity(
+            "c-bad", namespace="Vision_Team", service_account="", role_arn="arn:aws:iam::123456789012:role/x"
+        )
+
+    with pytest.raises(InputError) as err:
+        run_mocked(program)
+    assert [p.path for p in err.value.problems] == ["c-bad.namespace", "c-bad.service_account"]
+
+
+# ------------------------------------------------------------------ device plugins (Helm)
+
+
+def test_gpu_cluster_gets_the_pinned_nvidia_device_plugin_after_its_gpu_pools(plan_software):
+    run = plan_software(pool("l4", "L4:1"), system_pool())
+    release = releases(run)["nvidia-device-plugin"]
+    assert release.inputs["version"] == NVIDIA_DEVICE_PLUGIN.version
+    assert re.fullmatch(r"v?\d+\.\d+\.\d+", release.inputs["version"])  # an exact version, not a range
+    assert release.inputs["repositoryOpts"] == {"repo": "https://nvidia.github.io/k8s-device-plugin"}
+    assert release.inputs["namespace"] == SYSTEM_NAMESPACE
+    assert release.provider.split("::")[-2] == "c-k8s"
+    namespace = named(run, "kubernetes:core/v1:Namespace", "c-system")
+    assert namespace.urn in release.dependencies
+    assert named(run, NG, "c-l4-ng").urn in release.dependencies
+    assert named(run, NG, "c-system-ng").urn not in release.dependencies
+    assert "aws-efa-k8s-device-plugin" not in releases(run)
+
+
+def test_nvidia_device_plugin_tolerates_the_gpu_pools_and_runs_only_on_them(plan_software):
+    dedicated = Taint("dedicated", "vision", "NoExecute")
+    run = plan_software(pool("l4", "L4:1", taints=(dedicated,)), pool("l4x4", "L4:4"), system_pool())
+    values = releases(run)["nvidia-device-plugin"].inputs["values"]
+    assert values["tolerations"] == [
+        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "dedicated", "operator": "Equal", "value": "vision", "effect": "NoExecute"},
+    ]
+    (term,) = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [
+        {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]},
+        {"key": "aiinfra.dev/pool", "operator": "In", "values": ["l4", "l4x4"]},
+    ]
+    # The nodes carry what the affinity asks for.
+    for name in ("l4", "l4x4"):
+        labels = named(run, NG, f"c-{name}-ng").inputs["labels"]
+        assert (labels["nvidia.com/gpu.present"], labels["aiinfra.dev/pool"]) == ("true", name)
+
+
+def test_efa_device_plugin_only_on_clusters_with_efa_pools(plan_software, snapshot):
+    run = plan_software(pool("gpu", "H100:8"), pool("l4", "L4:1"), system_pool())
+    release = releases(run)["aws-efa-k8s-device-plugin"]
+    assert release.inputs["version"] == EFA_DEVICE_PLUGIN.version
+    assert release.inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
+    assert release.inputs["namespace"] == SYSTEM_NAMESPACE
+    values = release.inputs["values"]
+    assert values["supportedInstanceLabels"] == {
+        "keys": ["node.kubernetes.io/instance-type"],
+        "values": ["p5.48xlarge"],
+    }
+    assert values["nodeSelector"] == {"aiinfra.dev/fabric": "efa"}
+    assert values["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert named(run, NG, "c-gpu-ng").urn in release.dependencies
+    assert named(run, NG, "c-l4-ng").urn not in release.dependencies
+    assert named(run, NG, "c-gpu-ng").inputs["labels"]["aiinfra.dev/fabric"] == "efa"
+    assert {chart: r.inputs["values"] for chart, r in releases(run).items()} == snapshot
+
+    without_efa = plan_software(pool("l4", "L4:1"), system_pool())
+    assert set(releases(without_efa)) == {"nvidia-device-plugin"}
+
+
+def test_cpu_only_cluster_gets_no_device_plugins(plan_software):
+    run = plan_software(system_pool(), pool("batch", "cpu", min_nodes=0))
+    assert of_type(run, RELEASE) == []
+
+
+def test_bottlerocket_gpu_pools_keep_their_own_nvidia_plugin(plan_software):
+    efa_on_bottlerocket = BottlerocketPool(name="gpu", shape=resolve("aws", "H100:8"), max_nodes=4)
+    run = plan_software(efa_on_bottlerocket, pool("l4", "L4:1"), system_pool())
+    assert named(run, NG, "c-gpu-ng").inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
+    nvidia = releases(run)["nvidia-device-plugin"]
+    (term,) = nvidia.inputs["values"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term["matchExpressions"][1]["values"] == ["l4"]
+    assert named(run, NG, "c-gpu-ng").urn not in nvidia.dependencies
+    # Bottlerocket ships no EFA device plugin: the EFA pool still gets one.
+    assert named(run, NG, "c-gpu-ng").urn in releases(run)["aws-efa-k8s-device-plugin"].dependencies
+
+    only_bottlerocket = plan_software(efa_on_bottlerocket, system_pool())
+    assert set(releases(only_bottlerocket)) == {"aws-efa-k8s-device-plugin"}
+
+
+def test_kubernetes_objects_wait_for_the_deployers_cluster_access(plan):
+    run = plan()
+    association = one(run, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    provider = one(run, "pulumi:providers:kubernetes")
+    assert association.urn in provider.property_dependencies["kubeconfig"]
+
+
+# ------------------------------------------------------------------ spot
+
+
+def test_spot_gpu_pool_adds_stand_ins_with_the_same_gpus(plan):
+    run = plan(pool("l4", "L4:1", capacity_type="spot"), pool("l4x4", "L4:4", capacity_type="spot"))
+    assert named(run, NG, "c-l4-ng").inputs["instanceTypes"] == ["g6.xlarge", "g6.2xlarge", "g6.4xlarge"]
+    assert named(run, NG, "c-l4x4-ng").inputs["instanceTypes"] == ["g6.12xlarge", "g6.24xlarge"]
+
+
+def test_spot_cpu_pool_adds_same_size_families(plan):
+    run = plan(pool("batch", "cpu", capacity_type="spot"))
+    assert named(run, NG, "c-batch-ng").inputs["instanceTypes"] == [
+        "m7i.2xlarge",
+        "m6a.2xlarge",
+        "m6i.2xlarge",
+        "m7a.2xlarge",
+    ]
+
+
+def test_on_demand_pools_name_only_their_machine_type(plan):
+    run = plan(pool("l4", "L4:1"), pool("batch", "cpu"))
+    assert named(run, NG, "c-l4-ng").inputs["instanceTypes"] == ["g6.xlarge"]
+    assert named(run, NG, "c-batch-ng").inputs["instanceTypes"] == ["m7i.2xlarge"]
+
+
+def test_spot_stand_ins_offer_the_same_accelerators_and_at_least_the_same_host():
+    known = {m.machine_type: m for m in machines("aws")} | {t.machine_type: t for t in SPOT_STAND_INS}
+    offered = 0
+    for machine in machines("aws"):
+        accelerator = "cpu" if machine.accelerator == "cpu" else f"{machine.accelerator}:{machine.count}"
+        shape = resolve("aws", accelerator, machine_type=machine.machine_type)
+        for stand_in in map(known.get, spot_stand_ins(shape)):
+            offered += 1
+            assert (stand_in.accelerator, stand_in.count) == (machine.accelerator, machine.count), stand_in
+            assert stand_in.vcpus >= machine.vcpus and stand_in.memory_gib >= machine.memory_gib, stand_in
+            assert stand_in.nvme_disks > 0 or shape.local_nvme_disks == 0, stand_in
+    assert offered >= 5
+    assert spot_stand_ins(resolve("aws", "H100:8")) == []  # EFA pools: one type, one placement group
+
+
+# ------------------------------------------------------------------ bottlerocket
+
+
+def test_bottlerocket_gpu_nodes_stripe_nvme_with_ephemeral_storage(run_mocked, snapshot):
+    args = node_group_args(pool("l4", "L4:1"), ami_family="bottlerocket")
+    run = run_mocked(lambda: ManagedNodeGroup("c-l4", args))
+    assert one(run, NG).inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA"
+    lt = one(run, LT).inputs
+    encrypted = {"volumeType": "gp3", "encrypted": "true", "deleteOnTermination": "true"}
+    assert lt["blockDeviceMappings"] == [
+        {"deviceName": "/dev/xvda", "ebs": encrypted},
+        {"deviceName": "/dev/xvdb", "ebs": {"volumeSize": 200, **encrypted}},
+    ]
+    settings = base64.b64decode(lt["userData"]).decode()
+    assert "MIME-Version" not in settings and "NodeConfig" not in settings
+    command = tomllib.loads(settings)["settings"]["bootstrap-commands"]["aiinfra-ephemeral-storage"]
+    assert command == {
+        "commands": [
+            ["apiclient", "ephemeral-storage", "init"],
+            [
+                "apiclient",
+                "ephemeral-storage",
+                "bind",
+                "--dirs",
+                "/var/lib/containerd",
+                "/var/lib/kubelet",
+                "/var/log/pods",
+            ],
+        ],
+        "essential": True,
+        "mode": "always",
+    }
+    assert settings == snapshot
+    assert lt["metadataOptions"]["httpTokens"] == "required"
+
+
+def test_bottlerocket_cpu_nodes_use_the_standard_variant_without_user_data(run_mocked):
+    args = node_group_args(pool("batch", "cpu"), ami_family="bottlerocket", root_volume_gib=50)
+    run = run_mocked(lambda: ManagedNodeGroup("c-batch", args))
+    assert one(run, NG).inputs["amiType"] == "BOTTLEROCKET_x86_64"
+    lt = one(run, LT).inputs
+    assert "userData" not in lt
+    assert lt["blockDeviceMappings"][1]["ebs"]["volumeSize"] == 50
+    assert render_user_data(raid0_local_nvme=False, ami_family="bottlerocket") is None
+
+
+def test_unknown_ami_family_is_an_input_error(run_mocked):
+    args = node_group_args(pool("l4", "L4:1"), ami_family="ubuntu")
+    with pytest.raises(InputError) as err:
+        run_mocked(lambda: ManagedNodeGroup("c-l4", args))
+    assert [p.path for p in err.value.problems] == ["c-l4.ami_family"]

@@ -96,6 +96,15 @@ def test_each_bad_input_names_its_path_value_and_fix(raw, expected):
     assert any(expected in p for p in found), found
 
 
+def test_bottlerocket_is_an_aws_choice():
+    assert build_platform(with_pool(ami_family="bottlerocket")).clusters[0].node_pools[0].ami_family == "bottlerocket"
+    raw = with_cluster(cloud="gcp", region="us-central1", zones=[])
+    raw["clusters"][0]["node_pools"][0]["ami_family"] = "bottlerocket"
+    assert "clusters[0].node_pools[0].ami_family: 'bottlerocket' — only on aws; remove it for gcp pools" in problems(
+        raw
+    )
+
+
 def test_tpu_pools_derive_their_host_count_and_refuse_partial_slices():
     raw = with_cluster(
         cloud="gcp", region="us-central1", zones=[], node_pools=[{"name": "tpu", "accelerator": "TPU-v5p:2x2x2"}]
