@@ -106,4 +106,4 @@ def _generic(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
 
 
 # Registering modules import this one, so they are imported last.
-from aiinfra.plan import outputs_aws, outputs_kubernetes  # noqa: E402, F401
+from aiinfra.plan import outputs_aws, outputs_azure, outputs_gcp, outputs_kubernetes  # noqa: E402, F401

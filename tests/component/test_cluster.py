@@ -6,7 +6,7 @@ import pytest
 
 from aiinfra import catalog
 from aiinfra.errors import InputError
-from components.cluster import Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import ADAPTERS, Cluster, ClusterArgs, NodePoolArgs
 from tests.conftest import of_type
 
 
@@ -14,7 +14,8 @@ def pool(name: str, accelerator: str, cloud: str = "aws", **kwargs) -> NodePoolA
     return NodePoolArgs(name=name, shape=catalog.resolve(cloud, accelerator), max_nodes=2, **kwargs)
 
 
-def test_a_cloud_without_an_adapter_is_announced_and_creates_nothing(run_mocked):
+def test_a_cloud_without_an_adapter_is_announced_and_creates_nothing(run_mocked, monkeypatch):
+    monkeypatch.delitem(ADAPTERS, "gcp")
     args = ClusterArgs(
         cloud="gcp", region="us-central1", kubernetes_version="1.33", node_pools=(pool("cpu", "cpu", "gcp"),)
     )

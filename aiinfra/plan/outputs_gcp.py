@@ -1,0 +1,179 @@
+"""Mock answers for GCP resources and invokes: ids, self links, e-mails and endpoints as a preview shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiinfra.plan.mocks import GCP_PROJECT, ResourceContext, invoke, resource
+
+GCP_PROJECT_NUMBER = "123456789012"
+"""Project number the offline plan pretends `GCP_PROJECT` has."""
+COMPUTE = "https://www.googleapis.com/compute/v1"
+_ZONE_SUFFIXES = "abcf"
+
+
+def project(provider: dict[str, Any]) -> str:
+    return provider.get("project") or GCP_PROJECT
+
+
+def _region(ctx: ResourceContext) -> str:
+    return ctx.inputs.get("region") or ctx.inputs.get("location") or ctx.provider_inputs.get("region") or "us-central1"
+
+
+def physical_name(ctx: ResourceContext, key: str = "name") -> str:
+    """The name input, or the autoname the engine would give (logical name + 7 hex)."""
+    return ctx.inputs.get(key) or f"{ctx.name}-{ctx.short_hash(7)}"
+
+
+def _ip(ctx: ResourceContext, prefix: str) -> str:
+    return f"{prefix}.{int(ctx.short_hash(4), 16) % 254 + 1}"
+
+
+# ------------------------------------------------------------------ invokes
+
+
+@invoke("gcp:organizations/getProject:getProject")
+def get_project(args: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]:
+    project_id = args.get("projectId") or project(provider)
+    return {
+        "id": f"projects/{project_id}",
+        "projectId": project_id,
+        "name": project_id,
+        "number": GCP_PROJECT_NUMBER,
+        "labels": {},
+        "effectiveLabels": {},
+        "pulumiLabels": {},
+        "autoCreateNetwork": False,
+    }
+
+
+@invoke("gcp:compute/getZones:getZones")
+def get_zones(args: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]:
+    region = args.get("region") or provider.get("region") or "us-central1"
+    return {
+        "id": f"projects/{project(provider)}/regions/{region}",
+        "project": project(provider),
+        "region": region,
+        "status": args.get("status"),
+        "names": [f"{region}-{s}" for s in _ZONE_SUFFIXES],
+    }
+
+
+# ------------------------------------------------------------------ networks
+
+
+@resource("gcp:compute/network:Network")
+def network(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name, proj = physical_name(ctx), project(ctx.provider_inputs)
+    id_ = f"projects/{proj}/global/networks/{name}"
+    return id_, {"name": name, "selfLink": f"{COMPUTE}/{id_}", "networkId": str(int(ctx.short_hash(12), 16))}
+
+
+@resource("gcp:compute/subnetwork:Subnetwork")
+def subnetwork(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name, proj = physical_name(ctx), project(ctx.provider_inputs)
+    id_ = f"projects/{proj}/regions/{_region(ctx)}/subnetworks/{name}"
+    cidr = ctx.inputs.get("ipCidrRange", "10.0.0.0/24")
+    gateway = cidr.split("/")[0].rsplit(".", 1)[0] + ".1"
+    return id_, {"name": name, "selfLink": f"{COMPUTE}/{id_}", "gatewayAddress": gateway}
+
+
+@resource("gcp:compute/router:Router")
+def router(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name, proj = physical_name(ctx), project(ctx.provider_inputs)
+    id_ = f"projects/{proj}/regions/{_region(ctx)}/routers/{name}"
+    return id_, {"name": name, "selfLink": f"{COMPUTE}/{id_}"}
+
+
+@resource("gcp:compute/routerNat:RouterNat")
+def router_nat(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = physical_name(ctx)
+    return f"{project(ctx.provider_inputs)}/{_region(ctx)}/{ctx.inputs.get('router')}/{name}", {"name": name}
+
+
+@resource("gcp:compute/firewall:Firewall")
+def firewall(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name, proj = physical_name(ctx), project(ctx.provider_inputs)
+    id_ = f"projects/{proj}/global/firewalls/{name}"
+    return id_, {"name": name, "selfLink": f"{COMPUTE}/{id_}"}
+
+
+# ------------------------------------------------------------------ KMS, IAM
+
+
+@resource("gcp:kms/keyRing:KeyRing")
+def key_ring(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = physical_name(ctx)
+    return f"projects/{project(ctx.provider_inputs)}/locations/{ctx.inputs.get('location')}/keyRings/{name}", {
+        "name": name
+    }
+
+
+@resource("gcp:kms/cryptoKey:CryptoKey")
+def crypto_key(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = physical_name(ctx)
+    return f"{ctx.inputs.get('keyRing')}/cryptoKeys/{name}", {"name": name, "primaries": [{"name": "1", "state": ""}]}
+
+
+@resource("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:projects/iAMMember:IAMMember")
+def iam_member(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    scope = ctx.inputs.get("cryptoKeyId") or ctx.inputs.get("project")
+    return f"{scope}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}", {"etag": f"BwY{ctx.short_hash(8)}="}
+
+
+@resource("gcp:serviceaccount/account:Account")
+def service_account(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    proj = project(ctx.provider_inputs)
+    email = f"{ctx.inputs.get('accountId')}@{proj}.iam.gserviceaccount.com"
+    id_ = f"projects/{proj}/serviceAccounts/{email}"
+    return id_, {
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "name": id_,
+        "uniqueId": str(int(ctx.short_hash(15), 16))[:21],
+    }
+
+
+# ------------------------------------------------------------------ GKE
+
+# Fake but well-formed: base64 of a PEM block, as GKE returns `masterAuth.clusterCaCertificate`.
+FAKE_CLUSTER_CA = (
+    "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUVMVENDQXBXZ0F3SUJBZ0lSQU9mZmxpbmUKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+)
+
+
+@resource("gcp:container/cluster:Cluster")
+def gke_cluster(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name, proj, location = physical_name(ctx), project(ctx.provider_inputs), _region(ctx)
+    private = dict(ctx.inputs.get("privateClusterConfig") or {})
+    private_ip, public_ip = _ip(ctx, "172.16.0"), _ip(ctx, "203.0.113")
+    private |= {"privateEndpoint": private_ip, "publicEndpoint": public_ip}
+    id_ = f"projects/{proj}/locations/{location}/clusters/{name}"
+    return id_, {
+        "name": name,
+        "location": location,
+        "selfLink": f"https://container.googleapis.com/v1/{id_}",
+        "endpoint": private_ip if private.get("enablePrivateEndpoint") else public_ip,
+        "masterVersion": f"{ctx.inputs.get('minMasterVersion', '1.33')}.5-gke.1000",
+        "masterAuth": {**(ctx.inputs.get("masterAuth") or {}), "clusterCaCertificate": FAKE_CLUSTER_CA},
+        "privateClusterConfig": private,
+        "servicesIpv4Cidr": "10.0.64.0/18",
+        "labelFingerprint": ctx.short_hash(8),
+    }
+
+
+@resource("gcp:container/nodePool:NodePool")
+def gke_node_pool(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = physical_name(ctx)
+    cluster = ctx.inputs.get("cluster", "")
+    proj = project(ctx.provider_inputs)
+    groups = [
+        f"{COMPUTE}/projects/{proj}/zones/{zone}/instanceGroupManagers/gke-{name[:20]}-{ctx.short_hash(8)}-grp"
+        for zone in ctx.inputs.get("nodeLocations") or []
+    ]
+    return f"{cluster}/nodePools/{name}", {
+        "name": name,
+        "instanceGroupUrls": groups,
+        "managedInstanceGroupUrls": groups,
+        "version": "1.33.5-gke.1000",
+    }
