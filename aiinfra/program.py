@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiinfra.spec import ClusterSpec, PlatformSpec, resolve_pool
-from components.cluster import ClusterArgs, NodePoolArgs
+from aiinfra.spec import ClusterSpec, PlatformSpec, TeamSpec, resolve_pool
+from components.cluster import Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint, merge_tags
+from components.kubernetes.tenancy import TenancyArgs, cluster_quotas
+
+
+def is_production(stack: str) -> bool:
+    """Stacks named prod* hold production state: their keys, vaults and lakes are protected."""
+    return stack.startswith("prod")
 
 
 def cluster_args(
@@ -44,4 +50,23 @@ def cluster_args(
         public_access_cidrs=tuple(cluster.api.public_cidrs),
         kubeconfig=kubeconfig,
         tags=merge_tags({"environment": stack}, platform.tags, cluster.tags),
+        protect_stateful=is_production(stack),
+    )
+
+
+def tenancy_args(team: TeamSpec, cluster: Cluster, kubernetes_version: str, stack: str) -> TenancyArgs | None:
+    """The team's tenancy on one cluster, or None when the team asks for none of its accelerators
+    in this environment (a team lives only where its GPUs/TPUs are)."""
+    if cluster.platform is None:
+        return None
+    quotas = cluster_quotas(team.quotas.get(stack, {}), cluster.platform.accelerator_classes)
+    if not quotas:
+        return None
+    return TenancyArgs(
+        provider=cluster.kubernetes_provider,
+        team=team.team,
+        kubernetes_version=kubernetes_version,
+        accelerator_classes=cluster.platform.accelerator_classes,
+        quotas=quotas,
+        tags=cluster.tags,
     )

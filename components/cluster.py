@@ -1,8 +1,9 @@
 """Provider-neutral Cluster and NodePool facades.
 
 `Cluster` picks the cloud adapter (components/<cloud>/), makes one Kubernetes provider from the
-adapter's kubeconfig, and creates one `NodePool` per pool. Everything Kubernetes-side of a
-cluster (add-ons, tenancy, workloads) uses `cluster.kubernetes_provider`.
+adapter's kubeconfig, creates one `NodePool` per pool, then the platform layer every cluster
+carries (JobSet, Kueue, metrics). Everything Kubernetes-side of a cluster (add-ons, tenancy,
+workloads) uses `cluster.kubernetes_provider`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ADAPTERS: dict[str, str] = {
     "aws": "components.aws.eks:EksCluster",
     "gcp": "components.gcp.gke:GkeCluster",
     "azure": "components.azure.aks:AksCluster",
+    "onprem": "components.kubernetes.onprem:OnPremCluster",
 }
 SYSTEM_NAMESPACE = "aiinfra-system"
 
@@ -77,6 +79,9 @@ class ClusterArgs:
     """On-prem only: the existing cluster's kubeconfig (a secret)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """The stack's tags, merged into every resource's tags or labels."""
+    protect_stateful: bool = False
+    """Mark keys and vaults `protect=True` so no update or destroy can delete them (production stacks).
+    Defaults to false."""
 
 
 class ClusterAdapter(pulumi.ComponentResource):
@@ -156,7 +161,7 @@ class Cluster(pulumi.ComponentResource):
             # The adapter for this cloud is not built yet: say so in the plan instead of
             # pretending the cluster exists.
             pulumi.log.warn(f"cluster {name}: no {args.cloud} adapter yet; nothing is created for it", self)
-            self.kubeconfig = self.endpoint = self.kubernetes_provider = self.adapter = None
+            self.kubeconfig = self.endpoint = self.kubernetes_provider = self.adapter = self.platform = None
             self.node_pools = {}
             self.register_outputs({"cloud": args.cloud, "created": False})
             return
@@ -191,4 +196,18 @@ class Cluster(pulumi.ComponentResource):
         }
         adapter.build_node_software(self.kubernetes_provider, self.system_namespace)
         self.adapter = adapter
+        from components.kubernetes.platform import PlatformLayer, PlatformLayerArgs  # imports this module
+
+        self.platform = PlatformLayer(
+            f"{name}-platform",
+            PlatformLayerArgs(
+                provider=self.kubernetes_provider,
+                cloud=args.cloud,
+                kubernetes_version=args.kubernetes_version,
+                pools=args.node_pools,
+                system_namespace=self.system_namespace.metadata.name,
+                tags=self.tags,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=list(self.node_pools.values())),
+        )
         self.register_outputs({"endpoint": self.endpoint, "kubeconfig": self.kubeconfig, "cloud": args.cloud})

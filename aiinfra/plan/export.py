@@ -40,8 +40,7 @@ def _manifest(r: Recorded) -> dict[str, Any]:
         # A Helm release is reviewed as its chart reference and values.
         keys = ("name", "namespace", "chart", "version", "repositoryOpts", "values")
         return {"kind": "HelmRelease", **{k: r.inputs[k] for k in keys if k in r.inputs}}
-    keys = ("apiVersion", "kind", "metadata", "spec", "data", "stringData", "rules", "roleRef", "subjects", "type")
-    return {k: r.inputs[k] for k in keys if k in r.inputs}
+    return dict(r.inputs)
 
 
 def _document(value: Any) -> Any:

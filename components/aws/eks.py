@@ -202,7 +202,7 @@ class EksCluster(ClusterAdapter):
                 )
             ),
             tags=self.tags,
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_stateful)),
         )
         aws.kms.Alias(f"{name}-secrets", name=f"alias/eks/{self.cluster_name}", target_key_id=key.key_id, opts=child)
 

@@ -208,7 +208,8 @@ class AksCluster(ClusterAdapter):
                 vault_name=_vault_name(name),
                 tags=self.tags,
             ),
-            child,
+            # protect is inherited: the vault, keys and disk encryption set are protected with it.
+            pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_stateful)),
         )
         control_plane = self.identity.principal_id
 

@@ -189,6 +189,10 @@ def raid0_daemonset(script_checksum: str) -> dict:
                             f"/usr/bin/env MOUNT_POINT={SCRATCH_PATH} /bin/bash -s < /opt/aiinfra/nvme-raid0.sh",
                         ],
                         "securityContext": {"privileged": True},
+                        "resources": {
+                            "requests": {"cpu": "100m", "memory": "64Mi"},
+                            "limits": {"cpu": "1", "memory": "256Mi"},
+                        },
                         "volumeMounts": [{"name": "script", "mountPath": "/opt/aiinfra", "readOnly": True}],
                     }
                 ],
@@ -197,7 +201,10 @@ def raid0_daemonset(script_checksum: str) -> dict:
                         "name": "sleep",
                         "image": NVME_IMAGE,
                         "command": ["sleep", "infinity"],
-                        "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}, "limits": {"memory": "16Mi"}},
+                        "resources": {
+                            "requests": {"cpu": "1m", "memory": "8Mi"},
+                            "limits": {"cpu": "10m", "memory": "16Mi"},
+                        },
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "runAsNonRoot": True,

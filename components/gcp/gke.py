@@ -194,14 +194,17 @@ class GkeCluster(ClusterAdapter):
         pods_range = self.network.pods_range if self.network else None
         services_range = self.network.services_range if self.network else None
 
-        key_ring = gcp.kms.KeyRing(f"{name}-keyring", location=self.region, opts=child)
+        # Key rings and keys cannot be deleted in GCP, only destroyed version by version: protect them
+        # in production so a destroy fails loudly instead of orphaning encrypted data.
+        stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_stateful))
+        key_ring = gcp.kms.KeyRing(f"{name}-keyring", location=self.region, opts=stateful)
         self.secrets_key = gcp.kms.CryptoKey(
             f"{name}-secrets",
             key_ring=key_ring.id,
             purpose="ENCRYPT_DECRYPT",
             rotation_period=KEY_ROTATION,
             labels=self.labels,
-            opts=child,
+            opts=stateful,
         )
         # GKE's service agent encrypts and decrypts the data keys of Kubernetes secrets with it.
         key_grant = gcp.kms.CryptoKeyIAMMember(

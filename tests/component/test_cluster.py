@@ -58,3 +58,36 @@ def test_plain_argument_problems_are_raised_together_before_anything_is_created(
         "c.node_pools.a.min_nodes: need 0 <= min_nodes (3) <= max_nodes (2)",
         "c.node_pools.a: shape is for gcp, cluster is on aws",
     ]
+
+
+STATEFUL_TYPES = {
+    "aws:kms/key:Key",
+    "gcp:kms/keyRing:KeyRing",
+    "gcp:kms/cryptoKey:CryptoKey",
+    "azure-native:keyvault:Vault",
+    "azure-native:keyvault:Key",
+}
+
+
+@pytest.mark.parametrize(
+    ("cloud", "region", "zones"),
+    [
+        ("aws", "us-east-1", ("us-east-1a",)),
+        ("gcp", "us-central1", ("us-central1-a",)),
+        ("azure", "eastus", ("1",)),
+    ],
+)
+@pytest.mark.parametrize("protect", [True, False])
+def test_keys_and_vaults_are_protected_in_production(run_mocked, cloud, region, zones, protect):
+    args = ClusterArgs(
+        cloud=cloud,
+        region=region,
+        zones=zones,
+        kubernetes_version="1.33",
+        node_pools=(pool("cpu", "cpu", cloud),),
+        protect_stateful=protect,
+    )
+    run = run_mocked(lambda: Cluster("c", args))
+    stateful = [r for r in run.resources if r.type in STATEFUL_TYPES]
+    assert stateful and all(r.protect == protect for r in stateful)
+    assert not any(r.protect for r in run.resources if r.type not in STATEFUL_TYPES and "keys" not in r.name)

@@ -1,0 +1,435 @@
+"""The on-prem adapter of `Cluster` and the add-ons only on-prem clusters need.
+
+`OnPremCluster` reaches an existing cluster through a kubeconfig held as a Pulumi secret; its node pools
+describe existing nodes by label selector (`ExistingNodes`) instead of creating machines.
+
+`OnPremAddons` installs what a cloud would otherwise provide: the NVIDIA GPU Operator (driver, toolkit,
+device plugin, DCGM exporter), for InfiniBand/RoCE pools the NVIDIA Network Operator with a
+NicClusterPolicy running the RDMA shared device plugin (`rdma/shared_ib`, `rdma/shared_roce`), and local
+NVMe through sig-storage-local-static-provisioner behind the StorageClass `local-nvme`. The platform layer
+(`components.kubernetes.platform.PlatformLayer`) creates it on every on-prem cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from aiinfra.catalog import Fabric
+from components.cluster import SYSTEM_NAMESPACE, ClusterAdapter, ClusterArgs, NodePoolArgs
+from components.common import ArgProblems
+from components.kubernetes import versions
+from components.kubernetes.meta import (
+    accelerator_tolerations,
+    container_resources,
+    object_labels,
+    taint_tolerations,
+    valid_label_key,
+    valid_label_value,
+)
+
+MAX_SELECTOR_LABELS = 8
+"""Kueue ResourceFlavor `nodeLabels` holds at most 8 labels, and the pool selector becomes its nodeLabels."""
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+RDMA_FABRICS = {Fabric.INFINIBAND: "shared_ib", Fabric.RDMA: "shared_roce"}
+"""RDMA shared device plugin resource per fabric; pods request `rdma/<name>`."""
+RDMA_LINK_TYPES = {Fabric.INFINIBAND: "infiniband", Fabric.RDMA: "ether"}
+RDMA_HCA_MAX = 63
+"""Pods that may share one HCA (the Network Operator's documented example value)."""
+MELLANOX_VENDOR_ID = "15b3"
+LOCAL_NVME_CLASS = "local-nvme"
+PRIVILEGED_NAMESPACE_LABELS = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/audit": "privileged",
+    "pod-security.kubernetes.io/warn": "privileged",
+}
+
+
+def kubeconfig_server(kubeconfig: str | None) -> str | None:
+    """The API server URL of a kubeconfig's current context (or of its only cluster); None when unknown.
+
+    Only parses: a value that is not a kubeconfig (such as a placeholder secret) yields None."""
+    try:
+        doc = yaml.safe_load(kubeconfig) if kubeconfig else None
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    clusters = {c.get("name"): c.get("cluster") or {} for c in doc.get("clusters") or [] if isinstance(c, dict)}
+    contexts = {c.get("name"): c.get("context") or {} for c in doc.get("contexts") or [] if isinstance(c, dict)}
+    current = contexts.get(doc.get("current-context"))
+    if current is not None:
+        cluster_name = current.get("cluster")
+    else:
+        cluster_name = next(iter(clusters)) if len(clusters) == 1 else None
+    server = (clusters.get(cluster_name) or {}).get("server")
+    return server if isinstance(server, str) and server else None
+
+
+def pool_problems(problems: ArgProblems, path: tuple[str | int, ...], pool: NodePoolArgs) -> None:
+    """Problems of one on-prem pool: its selector must pick existing nodes and fit a Kueue flavor."""
+    selector = dict(pool.node_selector)
+    problems.check(
+        bool(selector),
+        (*path, "node_selector"),
+        "empty — an on-prem pool's selector must match its existing nodes; give their labels "
+        "(e.g. {aiinfra.dev/rack: r1, nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3})",
+    )
+    problems.check(
+        len(selector) <= MAX_SELECTOR_LABELS,
+        (*path, "node_selector"),
+        f"{len(selector)} labels — at most {MAX_SELECTOR_LABELS} (the pool becomes a Kueue ResourceFlavor)",
+    )
+    for key, value in selector.items():
+        problems.check(
+            valid_label_key(key) and valid_label_value(value),
+            (*path, "node_selector", key),
+            f"{key}={value!r} — not a valid Kubernetes label, so it matches no node",
+        )
+    problems.check(
+        pool.shape.cloud == "onprem",
+        (*path, "shape"),
+        f"shape is for {pool.shape.cloud}, the cluster is on-prem",
+    )
+    for i, taint in enumerate(pool.taints):
+        problems.check(
+            taint.effect in TAINT_EFFECTS,
+            (*path, "taints", i, "effect"),
+            f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
+        )
+
+
+def selector_affinity(pools: tuple[NodePoolArgs, ...]) -> dict | None:
+    """Required node affinity matching the nodes of any of `pools` (terms are ORed); None for no pools."""
+    terms = [
+        {"matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in sorted(p.node_selector.items())]}
+        for p in pools
+        if p.node_selector
+    ]
+    if not terms:
+        return None
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+
+def pool_tolerations(pools: tuple[NodePoolArgs, ...]) -> list[dict[str, str]]:
+    """Tolerations for every taint of `pools` (declared and accelerator), without repeats."""
+    out: list[dict[str, str]] = []
+    for pool in pools:
+        for toleration in accelerator_tolerations(pool.shape) + taint_tolerations(pool.taints):
+            if toleration not in out:
+                out.append(toleration)
+    return out
+
+
+class ExistingNodes(pulumi.ComponentResource):
+    """An on-prem pool: existing nodes found by label selector. It creates nothing; its outputs record the
+    selector and what the nodes offer, for Kueue quotas and the plan report."""
+
+    def __init__(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiinfra:kubernetes:ExistingNodes", name, None, opts)
+        self.node_selector = dict(args.node_selector)
+        self.accelerators = args.max_nodes * args.shape.accelerators_per_node
+        """Accelerators on the declared nodes: nodes x accelerators per node."""
+        self.register_outputs(
+            {
+                "nodeSelector": self.node_selector,
+                "accelerator": args.shape.accelerator,
+                "acceleratorsPerNode": args.shape.accelerators_per_node,
+                "nodes": args.max_nodes,
+                "accelerators": self.accelerators,
+                "fabric": args.shape.fabric.value,
+            }
+        )
+
+
+class OnPremCluster(ClusterAdapter):
+    """An existing Kubernetes cluster reached through its kubeconfig (a Pulumi secret)."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        problems = ArgProblems(name)
+        problems.check(args.kubeconfig is not None, "kubeconfig", "required on-prem: the cluster's kubeconfig secret")
+        problems.check(args.region is None, "region", f"{args.region!r} — on-prem clusters have no cloud region")
+        for pool in args.node_pools:
+            pool_problems(problems, ("node_pools", pool.name), pool)
+        problems.raise_if_any()
+        super().__init__("aiinfra:kubernetes:OnPremCluster", name, None, opts)
+        kubeconfig = pulumi.Output.from_input(args.kubeconfig)
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
+        # The server URL is an address, not a credential: it leaves the secret so reports can show it.
+        self.endpoint = pulumi.Output.unsecret(kubeconfig.apply(kubeconfig_server))  # type: ignore[assignment]
+        self.register_outputs({"endpoint": self.endpoint})
+
+    def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
+        ExistingNodes(name, args, opts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OnPremAddonsArgs:
+    provider: k8s.Provider
+    """The cluster's Kubernetes provider (`Cluster.kubernetes_provider`)."""
+    pools: tuple[NodePoolArgs, ...] = ()
+    """The cluster's on-prem pools. Defaults to none: only local NVMe storage is installed."""
+    system_namespace: pulumi.Input[str] = SYSTEM_NAMESPACE
+    """Privileged namespace for the local NVMe provisioner. Defaults to `aiinfra-system` (made by `Cluster`)."""
+    gpu_operator: bool = True
+    """Install the NVIDIA GPU Operator when a pool has GPUs. Defaults to true; set false where the nodes'
+    drivers, container toolkit and device plugin are managed outside aiinfra."""
+    prometheus_operator: bool = False
+    """Let the charts create ServiceMonitors. Defaults to false: the Prometheus Operator CRDs are not
+    assumed to exist."""
+    local_nvme_dir: str = "/mnt/local-nvme"
+    """Host directory where each node's NVMe filesystems (or block-device symlinks) are mounted for the
+    provisioner to discover. Defaults to /mnt/local-nvme."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels for every object (the stack's tags, made label-safe). Defaults to managed-by only."""
+
+
+class OnPremAddons(pulumi.ComponentResource):
+    """GPU Operator, Network Operator + NicClusterPolicy (RDMA pools) and the `local-nvme` StorageClass."""
+
+    gpu_operator: k8s.helm.v3.Release | None
+    network_operator: k8s.helm.v3.Release | None
+    nic_cluster_policy: k8s.apiextensions.CustomResource | None
+    storage_class: k8s.storage.v1.StorageClass
+
+    def __init__(self, name: str, args: OnPremAddonsArgs, opts: pulumi.ResourceOptions | None = None):
+        problems = ArgProblems(name)
+        for pool in args.pools:
+            pool_problems(problems, ("pools", pool.name), pool)
+        problems.check(args.local_nvme_dir.startswith("/"), "local_nvme_dir", "must be an absolute host path")
+        problems.raise_if_any()
+        super().__init__("aiinfra:kubernetes:OnPremAddons", name, None, opts)
+        self._labels = object_labels(args.labels)
+        self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        gpu_pools = tuple(p for p in args.pools if p.shape.is_gpu)
+        rdma_pools = tuple(p for p in args.pools if p.shape.fabric in RDMA_FABRICS)
+
+        self.gpu_operator = None
+        if args.gpu_operator and gpu_pools:
+            self.gpu_operator = self._gpu_operator(name, args, rdma=bool(rdma_pools))
+        self.network_operator = self.nic_cluster_policy = None
+        if rdma_pools:
+            self.network_operator, self.nic_cluster_policy = self._network_operator(name, rdma_pools)
+        self.storage_class = self._local_nvme(name, args)
+        self.register_outputs(
+            {
+                "gpuOperator": versions.GPU_OPERATOR.version if self.gpu_operator else None,
+                "networkOperator": versions.NETWORK_OPERATOR.version if self.network_operator else None,
+                "rdmaResources": sorted(f"rdma/{RDMA_FABRICS[p.shape.fabric]}" for p in rdma_pools),
+                "storageClass": LOCAL_NVME_CLASS,
+            }
+        )
+
+    def _namespace(self, name: str, namespace: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            name,
+            metadata={"name": namespace, "labels": {**self._labels, **PRIVILEGED_NAMESPACE_LABELS}},
+            opts=self._child,
+        )
+
+    def _gpu_operator(self, name: str, args: OnPremAddonsArgs, *, rdma: bool) -> k8s.helm.v3.Release:
+        chart = versions.GPU_OPERATOR
+        namespace = self._namespace(f"{name}-gpu-operator-ns", chart.namespace)
+        small = container_resources("50m", "128Mi", cpu_limit="500m", memory_limit="256Mi")
+        values = {
+            "operator": {"resources": container_resources("200m", "256Mi", cpu_limit="500m", memory_limit="512Mi")},
+            # The driver container builds or loads kernel modules: generous, but bounded.
+            "driver": {
+                "enabled": True,
+                "resources": container_resources("500m", "1Gi", cpu_limit="4", memory_limit="4Gi"),
+                # GPUDirect RDMA over the hosts' MLNX_OFED/DOCA drivers (the NicClusterPolicy does not
+                # install an OFED driver container).
+                "rdma": {"enabled": rdma, "useHostMofed": rdma},
+            },
+            "toolkit": {"resources": small},
+            "devicePlugin": {"resources": small},
+            "gfd": {"resources": small},
+            # Node agents must reach every GPU node, whatever taints its pool declares.
+            "daemonsets": {"tolerations": pool_tolerations(tuple(p for p in args.pools if p.shape.is_gpu))},
+            "dcgmExporter": {
+                "enabled": True,
+                "resources": container_resources("100m", "512Mi", cpu_limit="500m", memory_limit="1Gi"),
+                "serviceMonitor": {"enabled": args.prometheus_operator},
+            },
+            # One Node Feature Discovery per cluster: the GPU Operator's (the Network Operator's is off).
+            "nfd": {"enabled": True},
+            "node-feature-discovery": {
+                "master": {"resources": small},
+                "worker": {"resources": small},
+                "gc": {"resources": small},
+            },
+        }
+        return k8s.helm.v3.Release(
+            f"{name}-gpu-operator",
+            name="gpu-operator",
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=namespace.metadata.name,
+            values=values,
+            opts=self._child,
+        )
+
+    def _network_operator(
+        self, name: str, pools: tuple[NodePoolArgs, ...]
+    ) -> tuple[k8s.helm.v3.Release, k8s.apiextensions.CustomResource]:
+        chart = versions.NETWORK_OPERATOR
+        namespace = self._namespace(f"{name}-network-operator-ns", chart.namespace)
+        release = k8s.helm.v3.Release(
+            f"{name}-network-operator",
+            name="network-operator",
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
+            namespace=namespace.metadata.name,
+            values={
+                "operator": {"resources": container_resources("100m", "128Mi", cpu_limit="500m", memory_limit="512Mi")},
+                "nfd": {"enabled": False},
+                "sriovNetworkOperator": {"enabled": False},
+                # aiinfra writes the NicClusterPolicy itself (below), scoped to the RDMA pools.
+                "deployCR": False,
+            },
+            opts=self._child,
+        )
+        fabrics = sorted({p.shape.fabric for p in pools}, key=lambda f: f.value)
+        plugin_config = {
+            "configList": [
+                {
+                    "resourceName": RDMA_FABRICS[fabric],
+                    "rdmaHcaMax": RDMA_HCA_MAX,
+                    "selectors": {"vendors": [MELLANOX_VENDOR_ID], "linkTypes": [RDMA_LINK_TYPES[fabric]]},
+                }
+                for fabric in fabrics
+            ]
+        }
+        policy = k8s.apiextensions.CustomResource(
+            f"{name}-nic-cluster-policy",
+            api_version=versions.NIC_CLUSTER_POLICY_API_VERSION,
+            kind="NicClusterPolicy",
+            # The Network Operator reconciles only the policy of this name.
+            metadata={"name": "nic-cluster-policy", "labels": self._labels},
+            spec={
+                **(selector_affinity(pools) or {}),
+                "tolerations": pool_tolerations(pools),
+                "rdmaSharedDevicePlugin": {
+                    **versions.RDMA_SHARED_DEVICE_PLUGIN,
+                    "imagePullSecrets": [],
+                    "containerResources": [
+                        {
+                            "name": "rdma-shared-dp",
+                            **container_resources("50m", "64Mi", cpu_limit="200m", memory_limit="128Mi"),
+                        }
+                    ],
+                    "config": json.dumps(plugin_config, indent=2),
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[release])),
+        )
+        return release, policy
+
+    def _local_nvme(self, name: str, args: OnPremAddonsArgs) -> k8s.storage.v1.StorageClass:
+        """sig-storage-local-static-provisioner: one PersistentVolume per filesystem it discovers under
+        `local_nvme_dir`, offered through StorageClass `local-nvme` (bound when the pod is scheduled)."""
+        app = "local-nvme-provisioner"
+        labels = {**self._labels, "app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "aiinfra"}
+        namespace = args.system_namespace
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-local-nvme-sa", metadata={"name": app, "namespace": namespace, "labels": labels}, opts=self._child
+        )
+        subject = {"kind": "ServiceAccount", "name": app, "namespace": namespace}
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-local-nvme-pv",
+            metadata={"name": f"aiinfra-{app}-pv", "labels": labels},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:persistent-volume-provisioner",
+            },
+            subjects=[subject],
+            opts=self._child,
+        )
+        node_reader = k8s.rbac.v1.ClusterRole(
+            f"{name}-local-nvme-nodes",
+            metadata={"name": f"aiinfra-{app}-nodes", "labels": labels},
+            rules=[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}],
+            opts=self._child,
+        )
+        k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-local-nvme-nodes",
+            metadata={"name": f"aiinfra-{app}-nodes", "labels": labels},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": node_reader.metadata.name,
+            },
+            subjects=[subject],
+            opts=self._child,
+        )
+        class_map = {
+            LOCAL_NVME_CLASS: {
+                "hostDir": args.local_nvme_dir,
+                "mountDir": args.local_nvme_dir,
+                "volumeMode": "Filesystem",
+                "fsType": "ext4",
+                "namePattern": "*",
+                "blockCleanerCommand": ["/scripts/quick_reset.sh"],
+            }
+        }
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-local-nvme-config",
+            metadata={"name": f"{app}-config", "namespace": namespace, "labels": labels},
+            data={"storageClassMap": yaml.safe_dump(class_map, sort_keys=True)},
+            opts=self._child,
+        )
+        selector = {"app.kubernetes.io/name": app}
+        pod_spec: dict = {
+            "serviceAccountName": account.metadata.name,
+            "tolerations": pool_tolerations(args.pools),
+            "containers": [
+                {
+                    "name": "provisioner",
+                    "image": versions.LOCAL_VOLUME_PROVISIONER_IMAGE,
+                    "imagePullPolicy": "IfNotPresent",
+                    # Mount propagation from the host and block-device cleaning need a privileged container.
+                    "securityContext": {"privileged": True},
+                    "env": [{"name": "MY_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                    "resources": container_resources("10m", "64Mi", cpu_limit="500m", memory_limit="256Mi"),
+                    "volumeMounts": [
+                        {"name": "provisioner-config", "mountPath": "/etc/provisioner/config", "readOnly": True},
+                        {"name": "local-nvme", "mountPath": args.local_nvme_dir, "mountPropagation": "HostToContainer"},
+                        {"name": "dev", "mountPath": "/dev"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "provisioner-config", "configMap": {"name": config.metadata.name}},
+                {"name": "local-nvme", "hostPath": {"path": args.local_nvme_dir, "type": "DirectoryOrCreate"}},
+                {"name": "dev", "hostPath": {"path": "/dev", "type": "Directory"}},
+            ],
+        }
+        affinity = selector_affinity(args.pools)
+        if affinity:
+            pod_spec["affinity"] = affinity
+        k8s.apps.v1.DaemonSet(
+            f"{name}-local-nvme-provisioner",
+            metadata={"name": app, "namespace": namespace, "labels": labels},
+            spec={
+                "selector": {"matchLabels": selector},
+                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                "template": {"metadata": {"labels": {**labels, **selector}}, "spec": pod_spec},
+            },
+            opts=self._child,
+        )
+        return k8s.storage.v1.StorageClass(
+            f"{name}-local-nvme",
+            metadata={"name": LOCAL_NVME_CLASS, "labels": labels},
+            provisioner="kubernetes.io/no-provisioner",
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Delete",
+            opts=self._child,
+        )
