@@ -41,6 +41,24 @@ def _parser() -> argparse.ArgumentParser:
         help="write rendered Kubernetes manifests (DIR/kubernetes/<cluster>/) and IAM documents (DIR/iam/) for review",
     )
 
+    plan.add_argument(
+        "--policy-pack",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="run the policy pack in DIR (repeatable); default: the project's policies/ if it is a pack",
+    )
+    plan.add_argument(
+        "--policy-config",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="policy config for the --policy-pack in the same position, in `pulumi --policy-pack-config` "
+        "format; default: each pack's config/<stack>.json if it exists",
+    )
+    plan.add_argument("--sarif", type=Path, metavar="FILE", help="write policy results as SARIF 2.1.0 (code scanning)")
+    plan.add_argument("--junit", type=Path, metavar="FILE", help="write policy results as JUnit XML")
+
     validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
     validate.add_argument("-s", "--stack", required=True, help="stack name")
 
@@ -72,7 +90,16 @@ def _schema(_args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from aiinfra.plan.run import plan_command
 
-    return plan_command(args.cwd, args.stack, as_json=args.json, export_dir=args.export)
+    return plan_command(
+        args.cwd,
+        args.stack,
+        as_json=args.json,
+        export_dir=args.export,
+        policy_packs=args.policy_pack,
+        policy_configs=args.policy_config,
+        sarif=args.sarif,
+        junit=args.junit,
+    )
 
 
 COMMANDS = {"plan": _plan, "validate": _validate, "schema": _schema}

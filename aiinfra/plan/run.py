@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from aiinfra.errors import EXIT_OK
+from aiinfra.errors import EXIT_OK, EXIT_POLICY
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
 
@@ -25,7 +25,17 @@ def load_platform(root: Path, stack: str) -> PlatformSpec:
     return _platform(project, config)
 
 
-def plan_command(root: Path, stack: str, *, as_json: bool, export_dir: Path | None) -> int:
+def plan_command(
+    root: Path,
+    stack: str,
+    *,
+    as_json: bool,
+    export_dir: Path | None,
+    policy_packs: list[Path] | None = None,
+    policy_configs: list[Path] | None = None,
+    sarif: Path | None = None,
+    junit: Path | None = None,
+) -> int:
     project = load_project(root)
     config, secret_keys = load_stack_config(project, stack)
     if PLATFORM_KEY in config:
@@ -35,9 +45,13 @@ def plan_command(root: Path, stack: str, *, as_json: bool, export_dir: Path | No
     from aiinfra.plan.engine import run_program
     from aiinfra.plan.mocks import PlanMocks
     from aiinfra.plan.preview import preview_document
+    from aiinfra.policy.stage import PolicyStage
 
-    run = run_program(project, stack, config, secret_keys, PlanMocks())
+    with PolicyStage(project, stack, config, secret_keys, policy_packs, policy_configs) as policy_stage:
+        run = run_program(project, stack, config, secret_keys, PlanMocks())
+        policy = policy_stage.check(run, sarif=sarif, junit=junit)
     document = preview_document(run, config, secret_keys)
+    document["policyViolations"] = policy.as_json()
     if export_dir is not None:
         from aiinfra.plan.export import export
 
@@ -49,6 +63,9 @@ def plan_command(root: Path, stack: str, *, as_json: bool, export_dir: Path | No
         from rich.console import Console
 
         from aiinfra.plan.report import render
+        from aiinfra.policy.report import render_table
 
-        render(run, document, Console())
-    return EXIT_OK
+        console = Console()
+        render(run, document, console)
+        render_table(policy, console)
+    return EXIT_POLICY if policy.blocking else EXIT_OK

@@ -1,0 +1,328 @@
+"""GCP rules: GKE clusters and node pools, Cloud Storage lakes, Cloud KMS keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
+
+from .common import (
+    AIINFRA,
+    CIS_GCP,
+    CIS_GKE,
+    UNKNOWN,
+    Control,
+    get,
+    is_false,
+    is_true,
+    items,
+    not_true,
+    resource_rule,
+    strings,
+)
+
+DOMAIN = "gcp"
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+BUCKET = "gcp:storage/bucket:Bucket"
+PUBLIC_MEMBERS = ("allUsers", "allAuthenticatedUsers")
+
+
+def _gke(reference: str, title: str, *checkov: str) -> Control:
+    return Control(*CIS_GKE, reference, title, checkov)
+
+
+def _node_configs(resource_type: str, props: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(pool description, nodeConfig) of a node pool, or of a cluster's default and inline pools."""
+    if resource_type == NODE_POOL:
+        yield "node pool", get(props, "nodeConfig")
+        return
+    removes_default = is_true(get(props, "removeDefaultNodePool")) or is_true(get(props, "enableAutopilot"))
+    if not removes_default:
+        yield "default node pool", get(props, "nodeConfig")
+    for pool in items(get(props, "nodePools")):
+        yield f"node pool {get(pool, 'name') or '(unnamed)'}", get(pool, "nodeConfig")
+
+
+@resource_rule(
+    name="gcp-gke-private-nodes",
+    description="GKE nodes have internal IP addresses only (private nodes).",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.HIGH,
+    remediation="Set private_cluster_config enable_private_nodes=True (with Cloud NAT for egress) and do not "
+    "override it with network_config enable_private_nodes=False on node pools.",
+    control=_gke("5.6.5", "Ensure clusters are created with Private Nodes", "CKV_GCP_25"),
+    domain=DOMAIN,
+)
+def gke_private_nodes(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == CLUSTER and not_true(get(props, "privateClusterConfig", "enablePrivateNodes")):
+        yield "the cluster's nodes get public IP addresses"
+    pools = [props] if args.resource_type == NODE_POOL else items(get(props, "nodePools"))
+    for pool in pools:
+        if is_false(get(pool, "networkConfig", "enablePrivateNodes")):
+            yield f"node pool {get(pool, 'name') or args.name} turns private nodes off"
+
+
+@resource_rule(
+    name="gcp-gke-secrets-encryption",
+    description="GKE clusters encrypt Kubernetes secrets with a Cloud KMS key (application-layer encryption).",
+    types=[CLUSTER],
+    severity=Severity.HIGH,
+    remediation="Set database_encryption state='ENCRYPTED' and key_name to a Cloud KMS key with rotation.",
+    control=_gke("5.3.1", "Ensure Kubernetes Secrets are encrypted using keys managed in Cloud KMS"),
+    domain=DOMAIN,
+)
+def gke_secrets_encryption(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    state = get(props, "databaseEncryption", "state")
+    if state is not UNKNOWN and (state != "ENCRYPTED" or get(props, "databaseEncryption", "keyName") in (None, "")):
+        yield "Kubernetes secrets are not encrypted with a Cloud KMS key"
+
+
+@resource_rule(
+    name="gcp-gke-no-legacy-abac",
+    description="GKE clusters authorize with RBAC only; legacy ABAC is off.",
+    types=[CLUSTER],
+    severity=Severity.HIGH,
+    remediation="Remove enable_legacy_abac (or set it to False).",
+    control=_gke("5.8.4", "Ensure Legacy Authorization (ABAC) is Disabled", "CKV_GCP_7"),
+    domain=DOMAIN,
+)
+def gke_no_legacy_abac(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "enableLegacyAbac")):
+        yield "legacy ABAC authorization is enabled"
+
+
+@resource_rule(
+    name="gcp-gke-no-client-certificate",
+    description="GKE clusters issue no client certificates (a long-lived credential that cannot be revoked).",
+    types=[CLUSTER],
+    severity=Severity.HIGH,
+    remediation="Set master_auth client_certificate_config issue_client_certificate=False.",
+    control=_gke("5.8.2", "Ensure authentication using Client Certificates is Disabled", "CKV_GCP_13"),
+    domain=DOMAIN,
+)
+def gke_no_client_certificate(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "masterAuth", "clientCertificateConfig", "issueClientCertificate")):
+        yield "the cluster issues a client certificate"
+
+
+@resource_rule(
+    name="gcp-gke-workload-identity",
+    description="GKE clusters use Workload Identity, and node pools serve the GKE metadata server to pods.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.HIGH,
+    remediation="Set workload_identity_config workload_pool='<project>.svc.id.goog' on the cluster and "
+    "workload_metadata_config mode='GKE_METADATA' on every node pool.",
+    control=_gke("5.2.2", "Prefer using dedicated GCP Service Accounts and Workload Identity", "CKV_GCP_69"),
+    domain=DOMAIN,
+)
+def gke_workload_identity(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == CLUSTER and get(props, "workloadIdentityConfig", "workloadPool") in (None, ""):
+        yield "Workload Identity is not enabled on the cluster"
+    for pool, config in _node_configs(args.resource_type, props):
+        mode = get(config, "workloadMetadataConfig", "mode")
+        if mode not in (None, UNKNOWN, "GKE_METADATA"):
+            yield f"{pool} exposes the node's metadata to pods (mode {mode})"
+
+
+@resource_rule(
+    name="gcp-gke-network-policy",
+    description="GKE clusters enforce Kubernetes NetworkPolicy (Calico network policy or Dataplane V2).",
+    types=[CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Set datapath_provider='ADVANCED_DATAPATH' (Dataplane V2) or network_policy enabled=True.",
+    control=_gke("5.6.7", "Ensure Network Policy is Enabled and set as appropriate", "CKV_GCP_12"),
+    domain=DOMAIN,
+)
+def gke_network_policy(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    datapath = get(props, "datapathProvider")
+    enabled = get(props, "networkPolicy", "enabled")
+    if UNKNOWN in (datapath, enabled):
+        return
+    if datapath != "ADVANCED_DATAPATH" and not is_true(enabled):
+        yield "NetworkPolicy is not enforced (neither Dataplane V2 nor network policy is enabled)"
+
+
+@resource_rule(
+    name="gcp-gke-shielded-nodes",
+    description="GKE nodes are Shielded VMs with integrity monitoring.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.MEDIUM,
+    remediation="Leave enable_shielded_nodes at its default (True) and do not turn off "
+    "shielded_instance_config enable_integrity_monitoring.",
+    control=_gke("5.5.5", "Ensure Shielded GKE Nodes are Enabled", "CKV_GCP_71"),
+    domain=DOMAIN,
+)
+def gke_shielded_nodes(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if args.resource_type == CLUSTER and is_false(get(props, "enableShieldedNodes")):
+        yield "Shielded GKE Nodes are disabled"
+    for pool, config in _node_configs(args.resource_type, props):
+        if is_false(get(config, "shieldedInstanceConfig", "enableIntegrityMonitoring")):
+            yield f"{pool} turns integrity monitoring off"
+
+
+DEFAULT_COMPUTE_SA = re.compile(r"^(default|\d+-compute@developer\.gserviceaccount\.com)$")
+
+
+@resource_rule(
+    name="gcp-gke-node-service-account",
+    description="GKE nodes run as a dedicated least-privilege service account, not the Compute Engine default.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.HIGH,
+    remediation="Create a service account with roles/container.defaultNodeServiceAccount and set "
+    "node_config service_account to it.",
+    control=_gke("5.2.1", "Ensure GKE clusters are not running using the Compute Engine default service account"),
+    domain=DOMAIN,
+)
+def gke_node_service_account(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for pool, config in _node_configs(args.resource_type, props):
+        account = get(config, "serviceAccount")
+        if account is UNKNOWN or config is UNKNOWN:
+            continue
+        if account is None or DEFAULT_COMPUTE_SA.match(str(account)):
+            yield f"{pool} runs as the Compute Engine default service account"
+
+
+@resource_rule(
+    name="gcp-gcs-uniform-access",
+    description="Cloud Storage buckets use uniform bucket-level access (IAM only, no object ACLs).",
+    types=[BUCKET],
+    severity=Severity.MEDIUM,
+    remediation="Set uniform_bucket_level_access=True.",
+    control=Control(
+        *CIS_GCP, "5.2", "Ensure that Cloud Storage buckets have uniform bucket-level access enabled", ("CKV_GCP_29",)
+    ),
+    domain=DOMAIN,
+)
+def gcs_uniform_access(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if not_true(get(props, "uniformBucketLevelAccess")):
+        yield "uniform bucket-level access is off, so object ACLs can grant access"
+
+
+@resource_rule(
+    name="gcp-gcs-public-access-prevention",
+    description="Cloud Storage buckets enforce public access prevention.",
+    types=[BUCKET],
+    severity=Severity.CRITICAL,
+    remediation="Set public_access_prevention='enforced'.",
+    control=Control(
+        *CIS_GCP,
+        "5.1",
+        "Ensure that Cloud Storage bucket is not anonymously or publicly accessible",
+        ("CKV_GCP_114",),
+    ),
+    domain=DOMAIN,
+)
+def gcs_public_access_prevention(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "publicAccessPrevention") not in ("enforced", UNKNOWN):
+        yield "public access prevention is not enforced"
+
+
+@resource_rule(
+    name="gcp-gcs-cmek",
+    description="Cloud Storage buckets encrypt objects with a customer-managed Cloud KMS key by default.",
+    types=[BUCKET],
+    severity=Severity.MEDIUM,
+    remediation="Set encryption default_kms_key_name to the lake's Cloud KMS key (grant the GCS service agent "
+    "roles/cloudkms.cryptoKeyEncrypterDecrypter on it).",
+    control=Control(*AIINFRA, "DATA-1", "Data lakes are encrypted with customer-managed keys"),
+    domain=DOMAIN,
+)
+def gcs_cmek(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "encryption", "defaultKmsKeyName") in (None, ""):
+        yield "objects are encrypted with Google-managed keys, not a customer-managed key"
+
+
+def _public_members(resource_type: str, props: dict[str, Any]) -> list[str]:
+    """The public members (allUsers, allAuthenticatedUsers) a bucket IAM or ACL resource grants."""
+    if resource_type == "gcp:storage/bucketIAMPolicy:BucketIAMPolicy":
+        data = get(props, "policyData")
+        try:
+            bindings = json.loads(data).get("bindings", []) if isinstance(data, str) else []
+        except ValueError:
+            bindings = []
+        members = [m for b in bindings if isinstance(b, dict) for m in strings(b.get("members"))]
+    else:
+        members = strings(get(props, "member")) + strings(get(props, "members")) + strings(get(props, "entity"))
+        members += [entry.split(":", 1)[-1] for entry in strings(get(props, "roleEntities"))]
+        if get(props, "predefinedAcl") in ("publicRead", "publicReadWrite"):
+            members.append("allUsers")
+    return [m for m in members if m in PUBLIC_MEMBERS]
+
+
+@resource_rule(
+    name="gcp-gcs-no-public-members",
+    description="No bucket IAM binding or ACL grants allUsers or allAuthenticatedUsers.",
+    types=[
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+        "gcp:storage/bucketIAMPolicy:BucketIAMPolicy",
+        "gcp:storage/bucketAccessControl:BucketAccessControl",
+        "gcp:storage/defaultObjectAccessControl:DefaultObjectAccessControl",
+        "gcp:storage/bucketACL:BucketACL",
+        "gcp:storage/defaultObjectACL:DefaultObjectACL",
+    ],
+    severity=Severity.CRITICAL,
+    remediation="Grant access to named service accounts or groups (DataLake.grant()); serve public content "
+    "through a CDN with signed URLs instead.",
+    control=Control(
+        *CIS_GCP, "5.1", "Ensure that Cloud Storage bucket is not anonymously or publicly accessible", ("CKV_GCP_28",)
+    ),
+    domain=DOMAIN,
+)
+def gcs_no_public_members(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for member in sorted(set(_public_members(args.resource_type, props))):
+        yield f"grants bucket access to {member}"
+
+
+ROTATION_SCHEMA = PolicyConfigSchema(
+    properties={"maxRotationDays": {"type": "number", "exclusiveMinimum": 0, "default": 90}}
+)
+SECONDS_PER_DAY = 86400
+
+
+@resource_rule(
+    name="gcp-kms-key-rotation",
+    description="Cloud KMS symmetric keys rotate at least every 90 days (configurable).",
+    types=["gcp:kms/cryptoKey:CryptoKey"],
+    severity=Severity.MEDIUM,
+    remediation="Set rotation_period to '7776000s' (90 days) or less.",
+    control=Control(
+        *CIS_GCP, "1.10", "Ensure KMS encryption keys are rotated within a period of 90 days", ("CKV_GCP_43",)
+    ),
+    domain=DOMAIN,
+    config_schema=ROTATION_SCHEMA,
+)
+def gcp_kms_key_rotation(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "purpose") not in (None, "ENCRYPT_DECRYPT"):
+        return  # asymmetric and MAC keys cannot rotate automatically
+    period = get(props, "rotationPeriod")
+    max_days = float(args.get_config().get("maxRotationDays") or 90)
+    if period is UNKNOWN:
+        return
+    if period is None:
+        yield "the key never rotates (no rotation_period)"
+        return
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(period))
+    if match is None or float(match[1]) > max_days * SECONDS_PER_DAY:
+        yield f"rotation period {period} is longer than {max_days:g} days"
+
+
+POLICIES = [
+    gke_private_nodes,
+    gke_secrets_encryption,
+    gke_no_legacy_abac,
+    gke_no_client_certificate,
+    gke_workload_identity,
+    gke_network_policy,
+    gke_shielded_nodes,
+    gke_node_service_account,
+    gcs_uniform_access,
+    gcs_public_access_prevention,
+    gcs_cmek,
+    gcs_no_public_members,
+    gcp_kms_key_rotation,
+]
