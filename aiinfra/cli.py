@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("."),
         metavar="DIR",
-        help="run as if started in DIR (the Pulumi project), like `pulumi -C`",
+        help="run as if started in DIR (the Pulumi project), like `pulumi -C`; relative paths resolve there",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -55,7 +55,7 @@ def plan_command(
     if export_dir is not None:
         from aiinfra.plan.export import export
 
-        export(run, export_dir)
+        export(run, project.root / export_dir)  # relative to -C DIR, as every path flag is
     if as_json:
         json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
