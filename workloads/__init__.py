@@ -1,0 +1,1 @@
+"""PyTorch workloads (training, serving) and their deploy components."""

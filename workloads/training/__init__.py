@@ -1,0 +1,1 @@
+"""Training workload: the PyTorch code that runs on the clusters and the component that deploys it."""

@@ -1,0 +1,458 @@
+"""`TrainingJob`: the trainer on a cluster — a Kueue-admitted JobSet plus the headless Service its pods
+rendezvous through.
+
+One replicated job `trainer` runs one pod per node (`parallelism = completions = nodes`), each running
+torchrun for the node's accelerators with c10d rendezvous on pod 0 (`<jobset>-trainer-0-0.<service>`). A
+failed pod fails its Job (`backoffLimit: 0`, `restartPolicy: Never`); the JobSet then recreates every pod
+(up to `max_restarts` times) and the trainer resumes from the latest checkpoint in the lake. Within a pod,
+torchrun restarts crashed workers `torchrun_max_restarts` times first.
+
+Fabric wiring follows the pool's NodeShape:
+- EFA: `vpc.amazonaws.com/efa` per interface, 2 MiB huge pages and libfabric's EFA settings. The EFA device
+  plugin hands the device over, so no capability is added.
+- TCPXO (GKE A3 Mega): the 8 GPU NICs through multi-networking annotations, Google's `tcpxo-daemon` as a
+  native sidecar, the host's NCCL plugin and `/dev/aperture_devices`, and the `NCCL_FASTRAK_*` settings of
+  Google's release notes. hostPath volumes need the namespace at Pod Security `privileged`.
+- InfiniBand / RoCE: `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin, IPC_LOCK
+  (to pin memory for verbs; Pod Security `privileged`), `NCCL_IB_HCA`.
+- TPU: `google.com/tpu` per host, the slice's accelerator and topology node selectors, and JobSet's
+  exclusive placement of one job per node pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aiinfra.catalog import Fabric, NodeShape, machines
+from components.common import ArgProblems, Taint
+from components.kubernetes import versions
+from components.kubernetes.meta import (
+    POOL_LABEL,
+    accelerator_resource,
+    accelerator_tolerations,
+    container_resources,
+    object_labels,
+    taint_tolerations,
+    valid_dns_label,
+)
+from workloads.training.config import TORCHRUN_ENV, TrainConfig
+
+DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-training:0.1.0"
+"""workloads/training/Dockerfile, built and pushed at this tag."""
+REPLICATED_JOB = "trainer"
+RENDEZVOUS_PORT = 29400
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+EXCLUSIVE_TOPOLOGY = "alpha.jobset.sigs.k8s.io/exclusive-topology"
+AZURE_WORKLOAD_IDENTITY_LABEL = {"azure.workload.identity/use": "true"}
+"""AKS injects the workload-identity token only into pods carrying this label."""
+RUN_AS = 1000
+"""uid and gid of the `trainer` user of the training image."""
+SHM_PATH = "/dev/shm"
+SCRATCH_PATH = "/scratch"
+LOCAL_NVME_CLASS = "local-nvme"
+"""The on-prem StorageClass of local NVMe (components.kubernetes.onprem)."""
+REMOTE_LAKES = ("s3://", "gs://", "gcs://", "abfs://", "az://")
+
+EFA_HUGEPAGES = "5120Mi"
+"""2 MiB huge pages for libfabric's EFA provider, as in the EKS EFA guide's example pods
+(https://docs.aws.amazon.com/eks/latest/userguide/node-efa.html, checked 2026-11)."""
+EFA_ENV = {
+    "FI_PROVIDER": "efa",
+    "FI_EFA_USE_DEVICE_RDMA": "1",
+    "FI_EFA_FORK_SAFE": "1",
+    "NCCL_SOCKET_IFNAME": "^lo,docker",
+}
+
+TCPXO_DAEMON_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14"
+"""GPUDirect-TCPXO release notes (GoogleCloudPlatform/container-engine-accelerators gpudirect-tcpxo), release
+of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11."""
+TCPXO_GPU_NICS = 8
+TCPXO_ENV = {
+    # The "required NCCL configs" of the same release.
+    "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64",
+    "NCCL_FASTRAK_CTRL_DEV": "eth0",
+    "NCCL_FASTRAK_IFNAME": ",".join(f"eth{i + 1}" for i in range(TCPXO_GPU_NICS)),
+    "NCCL_SOCKET_IFNAME": "eth0",
+    "NCCL_CROSS_NIC": "0",
+    "NCCL_ALGO": "Ring,Tree",
+    "NCCL_PROTO": "Simple",
+    "NCCL_MIN_NCHANNELS": "4",
+    "NCCL_TUNER_PLUGIN": "libnccl-tuner.so",
+    "NCCL_TUNER_CONFIG_PATH": "/usr/local/nvidia/lib64/a3plus_tuner_config.textproto",
+    "NCCL_SHIMNET_GUEST_CONFIG_CHECKER_CONFIG_FILE": "/usr/local/nvidia/lib64/a3plus_guest_config.textproto",
+    "NCCL_DYNAMIC_CHUNK_SIZE": "524288",
+    "NCCL_P2P_NET_CHUNKSIZE": "524288",
+    "NCCL_P2P_PCI_CHUNKSIZE": "524288",
+    "NCCL_P2P_NVL_CHUNKSIZE": "1048576",
+    "NCCL_FASTRAK_NUM_FLOWS": "2",
+    "NCCL_FASTRAK_USE_SNAP": "1",
+    "NCCL_FASTRAK_PLUGIN_ACCEPT_TIMEOUT_MS": "600000",
+    "NCCL_FASTRAK_ENABLE_CONTROL_CHANNEL": "0",
+    "NCCL_BUFFSIZE": "8388608",
+    "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
+    "NCCL_NET_GDR_LEVEL": "PIX",
+    "NCCL_FASTRAK_ENABLE_HOTPATH_LOGGING": "0",
+    "NCCL_FASTRAK_USE_LLCM": "1",
+    "NCCL_FASTRAK_LLCM_DEVICE_DIRECTORY": "/dev/aperture_devices",
+    "NCCL_NVLS_ENABLE": "0",
+}
+TCPXO_DAEMON_DEVICES = [
+    *(f"/dev/nvidia{i}" for i in range(TCPXO_GPU_NICS)),
+    "/dev/nvidiactl",
+    "/dev/nvidia-uvm",
+    "/dev/dmabuf_import_helper",
+]
+"""Devices the NRI device injector (installed with the cluster's TCPXO pools) gives the daemon container."""
+
+RDMA_RESOURCES = {Fabric.INFINIBAND: "rdma/shared_ib", Fabric.RDMA: "rdma/shared_roce"}
+"""The RDMA shared device plugin's resources (Network Operator NicClusterPolicy on AKS and on-prem)."""
+NCCL_IB_HCA = {"azure": "mlx5_ib", "onprem": "mlx5"}
+"""ND H100 v5 names its InfiniBand HCAs mlx5_ib0-7 (its accelerated-networking NIC mlx5_an0 must not be
+used); on-prem ConnectX HCAs are mlx5_*."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingJobArgs:
+    provider: k8s.Provider
+    """The cluster's Kubernetes provider (`Cluster.kubernetes_provider`); every object goes through it."""
+    namespace: str
+    """The team's namespace (made by `Tenancy`)."""
+    queue: str
+    """The team's Kueue LocalQueue in `namespace` for the pool's accelerator (`Tenancy.local_queues[model]`)."""
+    service_account: str
+    """The team's workload-identity ServiceAccount in `namespace`, allowed to write the lake's checkpoints/
+    and models/ and to read its datasets."""
+    pool: str
+    """Node pool the pods run on (node selector `aiinfra.dev/pool`)."""
+    shape: NodeShape
+    """The catalog's resolution of the pool's accelerator: accelerators per node, fabric, NVMe, TPU slice."""
+    train: TrainConfig
+    """The trainer's flags. `lake` must be an object-store URL (s3://, gs://, abfs://): pods do not outlive
+    their disks."""
+    nodes: int = 1
+    """Pods, one per node. TPU jobs use every host of the slice. Defaults to 1."""
+    image: str = DEFAULT_IMAGE
+    """The training image (workloads/training/Dockerfile), pinned by tag or digest; `latest` is refused."""
+    max_restarts: int = 3
+    """Times the JobSet recreates all pods after one fails (JobSet `failurePolicy.maxRestarts`). Defaults to 3."""
+    torchrun_max_restarts: int = 1
+    """Times torchrun restarts a pod's workers before the pod fails. Defaults to 1."""
+    pool_taints: tuple[Taint, ...] = ()
+    """The pool's own taints, tolerated. The accelerator taint is always tolerated."""
+    cpu: float | None = None
+    """CPU request (and limit) per pod. Defaults to 90 % of the machine's vCPUs; required on-prem and on TPU
+    hosts (the catalog does not size them)."""
+    memory_gib: int | None = None
+    """Memory request (and limit) per pod. Defaults to 85 % of the machine's memory; required where cpu is."""
+    onprem_scratch_gib: int | None = None
+    """On-prem only: a local NVMe volume of this size (StorageClass `local-nvme`) at /scratch. Defaults to none.
+    Cloud nodes with local NVMe always get their striped (RAID0) ephemeral storage at /scratch."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The stack's tags, merged into every object's labels."""
+
+
+def pod_security_level(shape: NodeShape) -> str:
+    """The Pod Security Admission level the team's namespace needs (`TenancyArgs.pod_security`) for training
+    pods on this pool: hostPath volumes (TCPXO) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`."""
+    return "privileged" if shape.fabric in (Fabric.TCPXO, *RDMA_RESOURCES) else "restricted"
+
+
+def _pinned(image: str) -> bool:
+    if "@sha256:" in image:
+        return True
+    name = image.rsplit("/", 1)[-1]
+    return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
+
+
+def _machine_size(shape: NodeShape) -> tuple[float, int] | None:
+    """(vCPUs, memory GiB) of the pool's machine type, from the catalog; None on-prem and for TPU hosts."""
+    machine = next((m for m in machines(shape.cloud) if m.machine_type == shape.machine_type), None)
+    return (machine.vcpus, machine.memory_gib) if machine else None
+
+
+def pod_size(args: TrainingJobArgs) -> tuple[float, int]:
+    """CPU and memory GiB per pod: the arguments, else 90 % / 85 % of the machine (room for node daemons)."""
+    machine = _machine_size(args.shape)
+    cpu = args.cpu if args.cpu is not None else (int(machine[0] * 0.9) if machine else 0)
+    memory = args.memory_gib if args.memory_gib is not None else (int(machine[1] * 0.85) if machine else 0)
+    return cpu, memory
+
+
+def _validate(name: str, args: TrainingJobArgs) -> None:
+    problems = ArgProblems(name)
+    shape = args.shape
+    problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
+    problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
+    problems.check(bool(args.queue), "queue", "the team's LocalQueue name is required (Kueue admits the job)")
+    problems.check(_pinned(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/training:0.1.0)")
+    problems.check(args.nodes >= 1, "nodes", f"{args.nodes} — at least 1")
+    problems.check(args.max_restarts >= 0, "max_restarts", f"{args.max_restarts} — 0 or more")
+    problems.check(
+        args.torchrun_max_restarts >= 0, "torchrun_max_restarts", f"{args.torchrun_max_restarts} — 0 or more"
+    )
+    problems.check(
+        args.train.lake.startswith(REMOTE_LAKES),
+        ("train", "lake"),
+        f"{args.train.lake!r} — checkpoints must outlive the pods; use an s3://, gs:// or abfs:// lake",
+    )
+    problems.check(
+        shape.accelerator != "cpu",
+        "shape",
+        "a CPU pool; train on a GPU or TPU pool (CPU training is for `aiinfra local train`)",
+    )
+    problems.check(
+        not (shape.fabric == Fabric.RDMA and shape.cloud == "gcp"),
+        "shape",
+        f"{shape.machine_type} — GKE GPUDirect RDMA (gIB) is not wired by TrainingJob; use an a3-megagpu-8g "
+        "(tcpxo) pool",
+    )
+    if shape.tpu is not None:
+        problems.check(
+            args.nodes == shape.tpu.hosts,
+            "nodes",
+            f"{args.nodes} — a TPU {shape.tpu.generation} {shape.tpu.topology} slice has {shape.tpu.hosts} hosts; "
+            f"use nodes: {shape.tpu.hosts}",
+        )
+    cpu, memory = pod_size(args)
+    problems.check(
+        cpu > 0 and memory > 0,
+        "cpu",
+        f"{shape.machine_type or shape.accelerator + ' on-prem'} nodes are not sized in the catalog; give cpu and "
+        "memory_gib per pod",
+    )
+    problems.check(
+        args.onprem_scratch_gib is None or shape.cloud == "onprem",
+        "onprem_scratch_gib",
+        "on-prem only; cloud nodes with local NVMe get /scratch without it",
+    )
+    problems.raise_if_any()
+
+
+def torchrun_command(name: str, service: str, args: TrainingJobArgs) -> list[str]:
+    endpoint = f"{name}-{REPLICATED_JOB}-0-0.{service}:{RENDEZVOUS_PORT}"
+    return [
+        "python",
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=$(NNODES)",
+        "--nproc-per-node=$(NPROC_PER_NODE)",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={endpoint}",
+        f"--rdzv-id={name}",
+        f"--max-restarts={args.torchrun_max_restarts}",
+        "-m",
+        "--",
+        "workloads.training.train",
+        *args.train.to_argv(),
+    ]
+
+
+def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:
+    """The pod every node runs: the trainer container and its fabric wiring."""
+    shape = args.shape
+    cpu, memory_gib = pod_size(args)
+    accelerators = {accelerator_resource(shape): str(shape.accelerators_per_node)}
+    env = {
+        "NNODES": str(args.nodes),
+        "NPROC_PER_NODE": str(shape.accelerators_per_node),
+        "PYTHONUNBUFFERED": "1",
+        **TORCHRUN_ENV,
+    }
+    capabilities: list[str] = []
+    annotations: dict[str, str] = {}
+    node_selector = {POOL_LABEL: args.pool}
+    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": SHM_PATH}]
+    init_containers: list[dict[str, Any]] = []
+
+    if shape.fabric == Fabric.EFA:
+        accelerators["vpc.amazonaws.com/efa"] = str(shape.fabric_interfaces)
+        accelerators["hugepages-2Mi"] = EFA_HUGEPAGES
+        env.update(EFA_ENV)
+    elif shape.fabric == Fabric.TCPXO:
+        from components.gcp.fabric import interfaces_annotation  # only GKE programs import the GCP adapter
+
+        annotations["networking.gke.io/default-interface"] = "eth0"
+        annotations["networking.gke.io/interfaces"] = interfaces_annotation(Fabric.TCPXO)
+        annotations["devices.gke.io/container.tcpxo-daemon"] = "".join(f"- path: {d}\n" for d in TCPXO_DAEMON_DEVICES)
+        env.update(TCPXO_ENV)
+        volumes += [
+            {"name": "nvidia-libraries", "hostPath": {"path": "/home/kubernetes/bin/nvidia"}},
+            {"name": "aperture-devices", "hostPath": {"path": "/dev/aperture_devices"}},
+            {"name": "sys", "hostPath": {"path": "/sys"}},
+            {"name": "proc-sys", "hostPath": {"path": "/proc/sys"}},
+        ]
+        mounts += [
+            {"name": "nvidia-libraries", "mountPath": "/usr/local/nvidia"},
+            {"name": "aperture-devices", "mountPath": "/dev/aperture_devices"},
+        ]
+        init_containers.append(_tcpxo_daemon())
+    elif shape.fabric in RDMA_RESOURCES:
+        accelerators[RDMA_RESOURCES[shape.fabric]] = "1"
+        capabilities.append("IPC_LOCK")
+        env["NCCL_IB_HCA"] = NCCL_IB_HCA[shape.cloud]
+    if shape.tpu is not None:
+        node_selector["cloud.google.com/gke-tpu-accelerator"] = shape.tpu.gke_accelerator
+        node_selector["cloud.google.com/gke-tpu-topology"] = shape.tpu.topology
+        env["PJRT_DEVICE"] = "TPU"
+
+    scratch = _scratch_volume(args)
+    if scratch:
+        volumes.append(scratch)
+        mounts.append({"name": scratch["name"], "mountPath": SCRATCH_PATH})
+        env["TMPDIR"] = SCRATCH_PATH
+
+    resources = container_resources(f"{cpu:g}", f"{memory_gib}Gi", cpu_limit=f"{cpu:g}")
+    for key in ("requests", "limits"):
+        resources[key].update(accelerators)
+    trainer = {
+        "name": REPLICATED_JOB,
+        "image": args.image,
+        "command": torchrun_command(name, service, args),
+        "env": _env(env),
+        "ports": [{"name": "rendezvous", "containerPort": RENDEZVOUS_PORT}],
+        "resources": resources,
+        "volumeMounts": mounts,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], **({"add": capabilities} if capabilities else {})},
+        },
+    }
+    pod_labels = {**labels, **(AZURE_WORKLOAD_IDENTITY_LABEL if shape.cloud == "azure" else {})}
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "serviceAccountName": args.service_account,
+        "nodeSelector": node_selector,
+        "tolerations": accelerator_tolerations(shape) + taint_tolerations(args.pool_taints),
+        "securityContext": {
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        **({"initContainers": init_containers} if init_containers else {}),
+        "containers": [trainer],
+        "volumes": volumes,
+    }
+    metadata = {"labels": pod_labels, **({"annotations": annotations} if annotations else {})}
+    return {"metadata": metadata, "spec": spec}
+
+
+def _scratch_volume(args: TrainingJobArgs) -> dict[str, Any] | None:
+    """Local NVMe at /scratch: the node's RAID0 ephemeral storage in the cloud, a `local-nvme` volume on-prem."""
+    if args.shape.local_nvme_disks > 0:
+        return {"name": "scratch", "emptyDir": {}}
+    if args.onprem_scratch_gib:
+        claim = {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": LOCAL_NVME_CLASS,
+            "resources": {"requests": {"storage": f"{args.onprem_scratch_gib}Gi"}},
+        }
+        return {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
+    return None
+
+
+def _tcpxo_daemon() -> dict[str, Any]:
+    """Google's tcpxo-daemon (RxDM) as a native sidecar: it must run for as long as NCCL does."""
+    return {
+        "name": "tcpxo-daemon",
+        "image": TCPXO_DAEMON_IMAGE,
+        "restartPolicy": "Always",
+        "command": ["/bin/sh", "-c"],
+        "args": [
+            "set -ex\nchmod 755 /fts/entrypoint_rxdm_container.sh\n"
+            f"/fts/entrypoint_rxdm_container.sh --num_hops=2 --num_nics={TCPXO_GPU_NICS} --uid= --alsologtostderr"
+        ],
+        "env": _env({"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}),
+        "resources": container_resources("1", "2Gi"),
+        "volumeMounts": [
+            {"name": "nvidia-libraries", "mountPath": "/usr/local/nvidia"},
+            {"name": "sys", "mountPath": "/hostsysfs"},
+            {"name": "proc-sys", "mountPath": "/hostprocsysfs"},
+        ],
+        # The daemon runs as root with only the two capabilities Google's guide grants it.
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_BIND_SERVICE"]},
+        },
+    }
+
+
+def jobset_spec(name: str, service: str, args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:
+    job = {
+        "parallelism": args.nodes,
+        "completions": args.nodes,
+        "completionMode": "Indexed",
+        "backoffLimit": 0,
+        "template": pod_template(name, service, args, labels),
+    }
+    return {
+        "network": {"enableDNSHostnames": True, "subdomain": service, "publishNotReadyAddresses": True},
+        "failurePolicy": {"maxRestarts": args.max_restarts},
+        "successPolicy": {"operator": "All", "targetReplicatedJobs": [REPLICATED_JOB]},
+        "replicatedJobs": [{"name": REPLICATED_JOB, "replicas": 1, "template": {"spec": job}}],
+    }
+
+
+class TrainingJob(pulumi.ComponentResource):
+    """A training run on one pool of one cluster, queued by Kueue in the team's namespace."""
+
+    jobset_name: str
+    service_name: str
+    model_url: str
+    """Where the trained model is exported (what an InferenceService serves)."""
+
+    def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
+        _validate(name, args)
+        super().__init__("aiinfra:workloads:TrainingJob", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        labels = object_labels(args.tags, {"app.kubernetes.io/name": "training", "app.kubernetes.io/instance": name})
+        self.jobset_name = name
+        self.service_name = f"{name}-workers"
+        self.model_url = f"{args.train.lake.rstrip('/')}/models/{args.train.run}/"
+
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": self.service_name, "namespace": args.namespace, "labels": labels},
+            spec={
+                "clusterIP": "None",
+                "publishNotReadyAddresses": True,  # pod 0 must resolve before it is ready
+                "selector": {"jobset.sigs.k8s.io/jobset-name": name},
+                "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "targetPort": RENDEZVOUS_PORT}],
+            },
+            opts=child,
+        )
+        annotations = {EXCLUSIVE_TOPOLOGY: "cloud.google.com/gke-nodepool"} if args.shape.tpu else {}
+        k8s.apiextensions.CustomResource(
+            f"{name}-jobset",
+            api_version=versions.JOBSET_API_VERSION,
+            kind="JobSet",
+            metadata={
+                "name": name,
+                "namespace": args.namespace,
+                "labels": {**labels, QUEUE_LABEL: args.queue},
+                **({"annotations": annotations} if annotations else {}),
+            },
+            spec=jobset_spec(name, self.service_name, args, labels),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[service])),
+        )
+        self.register_outputs(
+            {
+                "jobSet": name,
+                "service": self.service_name,
+                "namespace": args.namespace,
+                "modelUrl": self.model_url,
+            }
+        )

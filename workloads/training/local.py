@@ -1,0 +1,104 @@
+"""`aiinfra local train`: the cluster's trainer under torchrun on this machine (CPU, gloo).
+
+Imports nothing heavy at module level: the CLI builds its parser from `add_arguments` on every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from aiinfra.errors import InputError, Problem
+from workloads.training.config import (
+    PARALLELISMS,
+    TORCHRUN_ENV,
+    TrainConfig,
+    add_train_arguments,
+    config_from_args,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=1, help="worker processes (ranks) on this machine")
+    parser.add_argument(
+        "--max-restarts", type=int, default=1, help="torchrun restarts after a worker dies; each resumes"
+    )
+    add_train_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the flags and the lake, then run torchrun and return its exit code. Raises InputError (one line
+    per problem; the CLI prints them and exits 2) on bad flags or an unreachable lake."""
+    from workloads.training.model import RECIPES
+
+    config = config_from_args(args, lake=_absolute(args.lake, getattr(args, "cwd", Path("."))))
+    problems = []
+    if config.recipe not in RECIPES:
+        problems.append(Problem("--recipe", f"{config.recipe!r} is not a recipe; choose one of {', '.join(RECIPES)}"))
+    if config.parallelism not in PARALLELISMS:
+        problems.append(Problem("--parallelism", f"{config.parallelism!r}; choose {' or '.join(PARALLELISMS)}"))
+    minimums = (
+        ("--nproc", args.nproc, 1),
+        ("--max-restarts", args.max_restarts, 0),
+        ("--steps", config.steps, 1),
+        ("--batch-size", config.batch_size, 1),
+        ("--checkpoint-every", config.checkpoint_every, 0),
+        ("--keep-checkpoints", config.keep_checkpoints, 1),
+    )
+    problems += [
+        Problem(flag, f"{value} — use {minimum} or more") for flag, value, minimum in minimums if value < minimum
+    ]
+    if problems:
+        raise InputError(problems)
+    _prepare_data(config)
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.nproc}",
+        f"--max-restarts={args.max_restarts}",
+        "-m",
+        "--",  # the trainer's flags are not torchrun's (--run would be an ambiguous abbreviation of --run-path)
+        "workloads.training.train",
+        *config.to_argv(),
+    ]
+    env = {
+        **os.environ,
+        **TORCHRUN_ENV,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.call(command, env=env)
+
+
+def _prepare_data(config: TrainConfig) -> None:
+    """Write the shipped tiny corpus into the lake unless --data names a dataset; either way, fail here, in
+    one line, when the store cannot be reached."""
+    from workloads.training.data import INDEX_FILE, prepare_tiny_corpus
+    from workloads.training.lake import Lake
+
+    flag, url = ("--lake", config.lake) if config.data is None else ("--data", config.data)
+    fix = "check the URL and --endpoint-url" if url.startswith("s3://") else "check the URL"
+    try:
+        if config.data is None:
+            prepare_tiny_corpus(config.data_url, storage_options=config.storage_options)
+        elif not Lake.open(config.data, config.storage_options).exists(INDEX_FILE):
+            raise InputError(Problem(flag, f"{url} holds no dataset ({INDEX_FILE}); write one with data.prepare"))
+    except InputError:
+        raise
+    except Exception as err:  # any filesystem or network failure means the same thing here
+        detail = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise InputError(Problem(flag, f"{url} is not reachable or writable ({detail}); {fix}")) from err
+
+
+def _absolute(lake: str, cwd: Path) -> str:
+    """A local lake as an absolute path (relative ones under `aiinfra -C DIR`), so every worker agrees."""
+    if "://" in lake:
+        return lake
+    return str((cwd / lake).resolve())
