@@ -1,16 +1,26 @@
 """The Pulumi program. The only place that reads stack config; the same under `pulumi up` and
 `aiinfra plan` (which runs it under Pulumi's mock runtime)."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pulumi
 
 from aiinfra.errors import InputError
-from aiinfra.program import cluster_args, tenancy_args
-from aiinfra.spec import build_platform
+from aiinfra.program import (
+    cluster_args,
+    data_lake_args,
+    lake_grants,
+    tenancy_args,
+    training_job_args,
+)
+from aiinfra.spec import TrainingSpec, build_platform
 from aiinfra.stack import read_team_files
 from components.cluster import Cluster
+from components.datalake import DataLake
+from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.tenancy import Tenancy
+from workloads.training.job import TrainingJob
 
 config = pulumi.Config("aiinfra")
 stack = pulumi.get_stack()
@@ -23,15 +33,48 @@ clusters = {
     spec.name: Cluster(spec.name, cluster_args(spec, platform, stack, secret=config.require_secret))
     for spec in platform.clusters
 }
+lakes = {
+    spec.name: DataLake(spec.name, data_lake_args(spec, platform, stack, clusters)) for spec in platform.data_lakes
+}
 
+# Each team, on each cluster with the accelerators it asks for: an identity, its lake grants, its tenancy.
+tenancies: dict[tuple[str, str], Tenancy] = {}
 for spec in platform.clusters:
     cluster = clusters[spec.name]
     for team in platform.teams:
         args = tenancy_args(team, cluster, spec.kubernetes_version, stack)
-        if args is not None:
-            Tenancy(
-                f"{spec.name}-{team.team}", args, pulumi.ResourceOptions(parent=cluster, depends_on=[cluster.platform])
-            )
+        if args is None:
+            continue
+        identity = WorkloadIdentity(
+            f"{spec.name}-{team.team}",
+            WorkloadIdentityArgs(
+                cluster=cluster, namespace=args.namespace, service_account=args.service_account, tags=cluster.tags
+            ),
+            pulumi.ResourceOptions(parent=cluster),
+        )
+        for lake, access, prefix in lake_grants(team, platform, spec):
+            lakes[lake].grant(identity, access=access, prefix=prefix)
+        tenancies[spec.name, team.team] = Tenancy(
+            f"{spec.name}-{team.team}",
+            replace(args, service_account_annotations=identity.service_account_annotations),
+            pulumi.ResourceOptions(parent=cluster, depends_on=[cluster.platform]),
+        )
+
+for work in platform.workloads:
+    cluster = clusters[work.cluster]
+    tenancy = tenancies.get((work.cluster, work.team))
+    if tenancy is None:
+        raise pulumi.RunError(
+            f"workload {work.name}: team {work.team} has no {stack} quota for the accelerators of "
+            f"{work.cluster}/{work.pool}; add them to stacks/teams/{work.team}.yaml"
+        )
+    if isinstance(work, TrainingSpec):
+        TrainingJob(
+            work.name,
+            training_job_args(work, platform, cluster, tenancy, stack),
+            pulumi.ResourceOptions(parent=cluster, depends_on=[tenancy]),
+        )
 
 pulumi.export("clusters", {name: {"cloud": c.cloud, "endpoint": c.endpoint} for name, c in clusters.items()})
 pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if c.kubeconfig is not None})
+pulumi.export("lakes", {name: lake.zone_urls for name, lake in lakes.items()})

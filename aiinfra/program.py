@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from aiinfra.spec import ClusterSpec, PlatformSpec, TeamSpec, resolve_pool
+from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, TeamSpec, TrainingSpec, resolve_pool
 from components.cluster import Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint, merge_tags
-from components.kubernetes.tenancy import TenancyArgs, cluster_quotas
+from components.datalake import DataLakeArgs
+from components.kubernetes.tenancy import Tenancy, TenancyArgs, cluster_quotas
+from workloads.training.config import TrainConfig
+from workloads.training.job import TrainingJobArgs, pod_security_level
 
 
 def is_production(stack: str) -> bool:
@@ -62,11 +65,113 @@ def tenancy_args(team: TeamSpec, cluster: Cluster, kubernetes_version: str, stac
     quotas = cluster_quotas(team.quotas.get(stack, {}), cluster.platform.accelerator_classes)
     if not quotas:
         return None
+    # Training pods on TCPXO or RDMA/InfiniBand pools need host access PSA `restricted` refuses.
+    levels = {
+        pod_security_level(pool.shape) for pool in cluster.node_pools.values() if pool.shape.accelerator in quotas
+    }
+    pod_security = "privileged" if "privileged" in levels else "restricted"
     return TenancyArgs(
         provider=cluster.kubernetes_provider,
         team=team.team,
+        namespace=f"team-{team.team}",
         kubernetes_version=kubernetes_version,
         accelerator_classes=cluster.platform.accelerator_classes,
         quotas=quotas,
         tags=cluster.tags,
+        pod_security=pod_security,
+    )
+
+
+def lake_url(lake: DataLakeSpec, stack: str) -> str:
+    """Where pods reach a lake: s3://, gs:// (bucket `lake.bucket` or `<name>-<stack>`)."""
+    scheme = {"aws": "s3", "gcp": "gs", "onprem": "s3"}[lake.cloud]
+    return f"{scheme}://{lake_bucket(lake, stack)}"
+
+
+def lake_bucket(lake: DataLakeSpec, stack: str) -> str | None:
+    """The physical name: the spec's, else `<name>-<stack>` for buckets; ADLS accounts keep their hashed default."""
+    if lake.bucket or lake.cloud == "azure":
+        return lake.bucket
+    return f"{lake.name}-{stack}"
+
+
+def data_lake_args(
+    lake: DataLakeSpec, platform: PlatformSpec, stack: str, clusters: Mapping[str, Cluster]
+) -> DataLakeArgs:
+    """Typed args for one lake. ADLS lakes put their private endpoint in the first Azure cluster's subnet."""
+    network: dict[str, object] = {}
+    if lake.cloud == "azure":
+        azure = next((c for c in clusters.values() if c.cloud == "azure" and c.adapter is not None), None)
+        if azure is not None:
+            network = {
+                "private_endpoint_subnet_id": azure.adapter.private_endpoint_subnet_id,
+                "vnet_id": azure.adapter.vnet_id,
+            }
+    return DataLakeArgs(
+        cloud=lake.cloud,
+        region=lake.region,
+        zones=tuple(lake.zones),
+        endpoint=lake.endpoint,
+        bucket_name=lake_bucket(lake, stack),
+        object_lock=lake.object_lock,
+        protect=is_production(stack) if lake.protect is None else lake.protect,
+        tags=merge_tags({"environment": stack}, platform.tags),
+        **network,
+    )
+
+
+def lake_grants(team: TeamSpec, platform: PlatformSpec, cluster: ClusterSpec) -> list[tuple[str, str, str]]:
+    """(lake, access, prefix) a team's identity on `cluster` gets: write on its requested prefixes in every lake
+    of the cluster's cloud, write on the checkpoints and models of its training jobs there, read on the models
+    its servers there load. Sorted and without repeats (a lake refuses a repeated grant)."""
+    grants = {
+        (lake.name, "write", prefix)
+        for lake in platform.data_lakes
+        if lake.cloud == cluster.cloud
+        for prefix in team.lake_prefixes
+    }
+    for work in platform.workloads:
+        if work.team != team.team or work.cluster != cluster.name:
+            continue
+        if isinstance(work, TrainingSpec):
+            grants |= {
+                (work.lake, "write", f"checkpoints/{work.name}/"),
+                (work.lake, "write", f"models/{work.name}/"),
+                (work.lake, "read", "raw/"),
+                (work.lake, "read", "curated/"),
+            }
+        else:
+            grants.add((work.lake, "read", work.model))
+    return sorted(grants)
+
+
+def training_job_args(
+    work: TrainingSpec, platform: PlatformSpec, cluster: Cluster, tenancy: Tenancy, stack: str
+) -> TrainingJobArgs:
+    """The JobSet of one training workload, queued in its team's LocalQueue for the pool's accelerator."""
+    pool = cluster.node_pools[work.pool]
+    spec = next(c for c in platform.clusters if c.name == work.cluster)
+    pool_spec = next(p for p in spec.node_pools if p.name == work.pool)
+    lake = next(d for d in platform.data_lakes if d.name == work.lake)
+    train = TrainConfig(
+        recipe=work.recipe,
+        steps=work.steps,
+        lake=lake_url(lake, stack),
+        run=work.name,
+        checkpoint_every=work.checkpoint_every,
+        endpoint_url=lake.endpoint,
+    )
+    image = {"image": work.image} if work.image else {}
+    return TrainingJobArgs(
+        provider=cluster.kubernetes_provider,
+        namespace=tenancy.namespace,
+        queue=tenancy.local_queues[pool.shape.accelerator],
+        service_account=tenancy.service_account,
+        pool=work.pool,
+        shape=pool.shape,
+        train=train,
+        nodes=work.nodes,
+        pool_taints=tuple(Taint(t.key, t.value, t.effect) for t in pool_spec.taints),
+        tags=cluster.tags,
+        **image,
     )

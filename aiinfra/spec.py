@@ -178,6 +178,12 @@ class DataLakeSpec(_Model):
     name: DnsName
     cloud: Literal["aws", "gcp", "azure", "onprem"]
     region: str | None = None
+    bucket: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="Physical bucket (S3, GCS, on-prem) or storage account (ADLS) name. Defaults to "
+        "`<name>-<stack>` for buckets (names are global: set your own if taken) and a hash for ADLS.",
+    )
     zones: list[Literal["raw", "curated", "checkpoints", "models"]] = Field(default_factory=lambda: list(ZONES))
     endpoint: str | None = Field(None, description="On-prem only: the S3-compatible endpoint URL (MinIO, Ceph).")
     object_lock: bool = Field(False, description="Write-once retention for model registries.")
@@ -190,10 +196,14 @@ class TrainingSpec(_Model):
     team: DnsName
     cluster: DnsName
     pool: DnsName
+    lake: DnsName = Field(
+        description="Data lake (same cloud as the cluster) for data, checkpoints/<name>/ and models/<name>/."
+    )
     recipe: str = "tiny"
+    steps: int = Field(1000, ge=1)
     nodes: int = Field(1, ge=1)
-    lake: DnsName | None = None
-    image: str | None = None
+    checkpoint_every: int = Field(100, ge=0)
+    image: str | None = Field(None, description="Trainer image. Defaults to the pinned aiinfra trainer image.")
 
 
 class ServingSpec(_Model):
@@ -202,9 +212,13 @@ class ServingSpec(_Model):
     team: DnsName
     cluster: DnsName
     pool: DnsName
-    model: str = Field(description="Lake URL of the exported model, e.g. s3://lake/models/llm/")
+    lake: DnsName = Field(description="Data lake (same cloud as the cluster) holding the exported model.")
+    model: str = Field(
+        pattern=r"^models/([a-z0-9][-a-z0-9_.]*/)+$",
+        description="Path of the exported model in the lake, as training writes it: models/<training job>/",
+    )
     replicas: NodeRange = Field(default_factory=lambda: NodeRange(min=1, max=2))
-    image: str | None = None
+    image: str | None = Field(None, description="Server image. Defaults to the pinned aiinfra server image.")
 
 
 Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
@@ -437,7 +451,7 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
     problems += _duplicates((w.name for w in spec.workloads), "workloads")
     clusters = {c.name: c for c in spec.clusters}
     teams = {t.team for t in spec.teams}
-    lakes = {d.name for d in spec.data_lakes}
+    lakes = {d.name: d for d in spec.data_lakes}
     for i, lake in enumerate(spec.data_lakes):
         if lake.cloud == "onprem" and not lake.endpoint:
             problems.append(
@@ -471,17 +485,40 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
                     join_path(path, "team"),
                     (
                         f"{work.team!r} — no team file declares it; add stacks/teams/{work.team}.yaml "
-                        f"(aiinfra team new {work.team})"
+                        "with team, owners and quotas"
                     ),
                 )
             )
-        if isinstance(work, TrainingSpec) and work.lake and work.lake not in lakes:
-            problems.append(
-                Problem(
-                    join_path(path, "lake"), f"{work.lake!r} — no such data lake; known: {', '.join(lakes) or 'none'}"
-                )
-            )
+        problems += _workload_lake_problems(work.lake, lakes.get(work.lake), cluster, join_path(path, "lake"), lakes)
     return problems
+
+
+def _workload_lake_problems(
+    name: str, lake: DataLakeSpec | None, cluster: ClusterSpec | None, path: str, lakes: dict[str, DataLakeSpec]
+) -> list[Problem]:
+    if lake is None:
+        return [Problem(path, f"{name!r} — no such data lake; known: {', '.join(lakes) or 'none'}")]
+    if cluster is not None and lake.cloud != cluster.cloud:
+        return [
+            Problem(
+                path,
+                (
+                    f"{name!r} — a {lake.cloud} lake; pods on {cluster.cloud} cluster {cluster.name} get "
+                    f"{cluster.cloud} identities, which it does not accept; use a {cluster.cloud} lake"
+                ),
+            )
+        ]
+    if lake.cloud == "azure":
+        return [
+            Problem(
+                path,
+                (
+                    f"{name!r} — ADLS lakes keep zones as containers, which the trainer and server do not address yet; "
+                    "use an S3, GCS or on-prem lake for workloads"
+                ),
+            )
+        ]
+    return []
 
 
 def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[Problem]]:

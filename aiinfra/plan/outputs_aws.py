@@ -327,3 +327,22 @@ def eks_pod_identity_association(ctx: ResourceContext) -> tuple[str, dict[str, A
 def autoscaling_tag(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
     tag = ctx.inputs.get("tag") or {}
     return f"{ctx.inputs.get('autoscalingGroupName')},{tag.get('key')}", {}
+
+
+# ------------------------------------------------------------------ S3 (data lakes)
+
+
+@resource("aws:s3/bucket:Bucket")
+def s3_bucket(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    # S3 autonames are the logical name plus a random suffix, lower case (bucket names are global).
+    name = ctx.inputs.get("bucket") or f"{ctx.name}-{ctx.short_hash(7)}".lower()
+    region = ctx.aws_region
+    return name, {
+        "bucket": name,
+        "arn": f"arn:aws:s3:::{name}",
+        "bucketDomainName": f"{name}.s3.amazonaws.com",
+        "bucketRegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+        "bucketRegion": region,
+        "hostedZoneId": "Z3AQBSTGFYJSTF",
+        "region": region,
+    }

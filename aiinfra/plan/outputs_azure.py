@@ -279,3 +279,96 @@ def role_assignment(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
 def diagnostic_setting(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
     name = _name(ctx, "name")
     return f"{ctx.inputs.get('resourceUri')}/providers/Microsoft.Insights/diagnosticSettings/{name}", {"name": name}
+
+
+# ------------------------------------------------------------------ ADLS Gen2 (data lakes), workload identity
+
+
+@resource("azure-native:storage:StorageAccount")
+def storage_account(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    # Storage account names are global: 3-24 lower-case letters and digits.
+    name = ctx.inputs.get("accountName") or "".join(c for c in f"{ctx.name}{ctx.short_hash(8)}" if c.isalnum())[:24]
+    name = name.lower()
+    endpoints = {kind: f"https://{name}.{kind}.core.windows.net/" for kind in ("blob", "dfs", "file", "queue")}
+    identity = ctx.inputs.get("identity") or {"type": "None"}
+    return _arm(ctx, "Microsoft.Storage/storageAccounts", name), {
+        "name": name,
+        "provisioningState": "Succeeded",
+        "primaryEndpoints": endpoints,
+        "primaryLocation": _location(ctx),
+        # The input lists identity ids; the API answers a map of id → its client and principal ids.
+        "identity": {
+            "type": identity.get("type"),
+            "userAssignedIdentities": {
+                uid: {"clientId": _uuid(ctx, f"{uid}/client"), "principalId": _uuid(ctx, f"{uid}/principal")}
+                for uid in identity.get("userAssignedIdentities") or []
+            },
+        },
+    }
+
+
+@resource("azure-native:storage:BlobContainer")
+def blob_container(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    account, name = ctx.inputs.get("accountName"), _name(ctx, "containerName")
+    return _arm(ctx, f"Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers", name), {
+        "name": name
+    }
+
+
+@resource("azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy")
+def storage_account_child(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    account = ctx.inputs.get("accountName")
+    kind, key = (
+        ("blobServices", "blobServicesName")
+        if ctx.type.endswith("BlobServiceProperties")
+        else ("managementPolicies", "managementPolicyName")
+    )
+    name = ctx.inputs.get(key) or "default"
+    return _arm(ctx, f"Microsoft.Storage/storageAccounts/{account}/{kind}", name), {"name": name}
+
+
+@resource("azure-native:network:PrivateEndpoint")
+def private_endpoint(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    return _named(
+        ctx,
+        "privateEndpointName",
+        "Microsoft.Network/privateEndpoints",
+        customDnsConfigs=[],
+        networkInterfaces=[{"id": _arm(ctx, "Microsoft.Network/networkInterfaces", f"{ctx.name}.nic")}],
+    )
+
+
+@resource("azure-native:network:PrivateDnsZoneGroup")
+def private_dns_zone_group(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    endpoint, name = ctx.inputs.get("privateEndpointName"), _name(ctx, "privateDnsZoneGroupName")
+    return _arm(ctx, f"Microsoft.Network/privateEndpoints/{endpoint}/privateDnsZoneGroups", name), {"name": name}
+
+
+@resource("azure-native:privatedns:PrivateZone")
+def private_zone(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    return _named(ctx, "privateZoneName", "Microsoft.Network/privateDnsZones")
+
+
+@resource("azure-native:privatedns:VirtualNetworkLink")
+def private_zone_link(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    zone, name = ctx.inputs.get("privateZoneName"), _name(ctx, "virtualNetworkLinkName")
+    return _arm(ctx, f"Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks", name), {
+        "name": name,
+        "virtualNetworkLinkState": "Completed",
+    }
+
+
+@resource("azure-native:managedidentity:FederatedIdentityCredential")
+def federated_identity_credential(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    identity, name = ctx.inputs.get("resourceName"), _name(ctx, "federatedIdentityCredentialResourceName")
+    provider_path = f"Microsoft.ManagedIdentity/userAssignedIdentities/{identity}/federatedIdentityCredentials"
+    return _arm(ctx, provider_path, name), {"name": name}
+
+
+@resource("azure-native:authorization:RoleDefinition")
+def role_definition(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    guid = ctx.inputs.get("roleDefinitionId") or _uuid(ctx)
+    return f"/subscriptions/{AZURE_SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{guid}", {
+        "name": guid,
+        "type": "Microsoft.Authorization/roleDefinitions",
+    }

@@ -177,3 +177,39 @@ def gke_node_pool(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
         "managedInstanceGroupUrls": groups,
         "version": "1.33.5-gke.1000",
     }
+
+
+# ------------------------------------------------------------------ Cloud Storage (data lakes), workload identity
+
+
+@invoke("gcp:storage/getProjectServiceAccount:getProjectServiceAccount")
+def storage_service_agent(args: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]:
+    project_id = args.get("project") or project(provider)
+    email = f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
+    return {"id": project_id, "project": project_id, "emailAddress": email, "member": f"serviceAccount:{email}"}
+
+
+@resource("gcp:storage/bucket:Bucket")
+def storage_bucket(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = physical_name(ctx).lower()
+    return name, {
+        "name": name,
+        "url": f"gs://{name}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+        "project": project(ctx.provider_inputs),
+        "projectNumber": GCP_PROJECT_NUMBER,
+    }
+
+
+@resource("gcp:storage/bucketIAMMember:BucketIAMMember")
+def bucket_iam_member(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    return f"b/{ctx.inputs.get('bucket')}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}", {
+        "etag": f"CAE{ctx.short_hash(8)}="
+    }
+
+
+@resource("gcp:serviceaccount/iAMMember:IAMMember")
+def service_account_iam_member(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    return f"{ctx.inputs.get('serviceAccountId')}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}", {
+        "etag": f"BwY{ctx.short_hash(8)}="
+    }
