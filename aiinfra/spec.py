@@ -503,8 +503,8 @@ def _workload_lake_problems(
             Problem(
                 path,
                 (
-                    f"{name!r} — a {lake.cloud} lake; pods on {cluster.cloud} cluster {cluster.name} get "
-                    f"{cluster.cloud} identities, which it does not accept; use a {cluster.cloud} lake"
+                    f"{name!r} — the lake is on {lake.cloud}; pods on {cluster.cloud} cluster {cluster.name} get "
+                    f"{cluster.cloud} identities, which it does not accept; use a lake on {cluster.cloud}"
                 ),
             )
         ]

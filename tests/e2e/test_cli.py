@@ -187,3 +187,20 @@ def test_help_imports_neither_pulumi_nor_torch():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "usage: aiinfra" in result.stdout and "HEAVY []" in result.stdout
+
+
+def test_prod_is_the_whole_hybrid_platform(capsys):
+    assert main(["plan", "--stack", "prod", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by_type: dict[str, list[str]] = {}
+    for step in doc["steps"]:
+        by_type.setdefault(step["newState"]["type"], []).append(step["urn"].rsplit("::", 1)[1])
+    assert sorted(by_type["aiinfra:index:Cluster"]) == ["rack-onprem", "train-aws", "train-azure", "train-gcp"]
+    for adapter in ("aws:EksCluster", "gcp:GkeCluster", "azure:AksCluster", "kubernetes:OnPremCluster"):
+        assert len(by_type[f"aiinfra:{adapter}"]) == 1
+    assert len(by_type["aiinfra:kubernetes:PlatformLayer"]) == 4
+    assert sorted(by_type["aiinfra:index:DataLake"]) == ["lake-aws", "lake-azure", "lake-gcp", "lake-onprem"]
+    # vision asks for H100 and TPU-v5p, nlp for H100: both on every cluster with H100s.
+    assert len(by_type["aiinfra:kubernetes:Tenancy"]) == 8
+    assert by_type["aiinfra:workloads:TrainingJob"] == ["llm-pretrain"]
+    assert doc["policyViolations"] == []

@@ -1,7 +1,7 @@
 """Spec → component Args, without Pulumi running."""
 
 from aiinfra.catalog import Fabric
-from aiinfra.program import cluster_args
+from aiinfra.program import cluster_args, lake_grants, lake_url
 from aiinfra.spec import build_platform
 
 PLATFORM = build_platform(
@@ -68,3 +68,61 @@ def test_on_prem_kubeconfig_is_read_as_a_secret_by_key():
     args = cluster_args(PLATFORM.clusters[1], PLATFORM, "prod", secret=lambda key: read.append(key) or "kc")
     assert read == ["rackKubeconfig"] and args.kubeconfig == "kc"
     assert args.node_pools[0].node_selector == {"rack": "r1"}
+
+
+LAKES = build_platform(
+    {
+        "clusters": [
+            {
+                "name": "a",
+                "cloud": "aws",
+                "region": "us-east-1",
+                "node_pools": [{"name": "gpu", "accelerator": "H100:8", "nodes": {"max": 2}}],
+            }
+        ],
+        "data_lakes": [
+            {"name": "s3", "cloud": "aws", "region": "us-east-1"},
+            {"name": "named", "cloud": "aws", "region": "us-east-1", "bucket": "corp-ml-lake"},
+            {"name": "gcs", "cloud": "gcp", "region": "us-central1"},
+        ],
+        "workloads": [
+            {"kind": "training", "name": "pre", "team": "nlp", "cluster": "a", "pool": "gpu", "lake": "s3"},
+            {
+                "kind": "serving",
+                "name": "chat",
+                "team": "nlp",
+                "cluster": "a",
+                "pool": "gpu",
+                "lake": "s3",
+                "model": "models/pre/",
+            },
+            {"kind": "training", "name": "other", "team": "cv", "cluster": "a", "pool": "gpu", "lake": "s3"},
+        ],
+    },
+    [
+        ("stacks/teams/nlp.yaml", {"team": "nlp", "owners": ["n@x.io"], "lake_prefixes": ["datasets/nlp/"]}),
+        ("stacks/teams/cv.yaml", {"team": "cv", "owners": ["c@x.io"]}),
+    ],
+)
+
+
+def test_lake_urls_name_their_bucket():
+    s3, named, gcs = LAKES.data_lakes
+    assert (lake_url(s3, "prod"), lake_url(named, "prod"), lake_url(gcs, "dev")) == (
+        "s3://s3-prod",
+        "s3://corp-ml-lake",
+        "gs://gcs-dev",
+    )
+
+
+def test_a_team_gets_its_prefixes_and_what_its_workloads_on_the_cluster_need():
+    nlp = LAKES.teams[0]
+    assert lake_grants(nlp, LAKES, LAKES.clusters[0]) == [
+        ("named", "write", "datasets/nlp/"),
+        ("s3", "read", "curated/"),
+        ("s3", "read", "models/pre/"),
+        ("s3", "read", "raw/"),
+        ("s3", "write", "checkpoints/pre/"),
+        ("s3", "write", "datasets/nlp/"),
+        ("s3", "write", "models/pre/"),
+    ]

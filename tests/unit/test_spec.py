@@ -152,10 +152,24 @@ def test_on_prem_rules():
 
 def test_references_between_sections():
     raw = copy.deepcopy(GOOD)
-    raw["data_lakes"] = [{"name": "lake", "cloud": "onprem"}, {"name": "l2", "cloud": "aws"}]
+    raw["data_lakes"] = [
+        {"name": "lake", "cloud": "onprem"},
+        {"name": "l2", "cloud": "aws"},
+        {"name": "g", "cloud": "gcp", "region": "us-central1"},
+        {"name": "z", "cloud": "azure", "region": "eastus"},
+    ]
     raw["workloads"] = [
         {"kind": "training", "name": "t", "team": "ghost", "cluster": "nope", "pool": "gpu", "lake": "swamp"},
-        {"kind": "serving", "name": "s", "team": "vision", "cluster": "a", "pool": "tiny", "model": "s3://x/"},
+        {
+            "kind": "serving",
+            "name": "s",
+            "team": "vision",
+            "cluster": "a",
+            "pool": "tiny",
+            "lake": "g",
+            "model": "models/t/",
+        },
+        {"kind": "training", "name": "u", "team": "vision", "cluster": "a", "pool": "gpu", "lake": "z"},
     ]
     found = problems(raw, [("stacks/teams/vision.yaml", {"team": "vision", "owners": ["a@b.io"]})])
     for expected in (
@@ -165,8 +179,27 @@ def test_references_between_sections():
         "workloads[0].team: 'ghost' — no team file declares it; add stacks/teams/ghost.yaml",
         "workloads[0].lake: 'swamp' — no such data lake",
         "workloads[1].pool: 'tiny' — cluster a has no such pool; known: gpu",
+        "workloads[1].lake: 'g' — the lake is on gcp; pods on aws cluster a get aws identities, which it does not",
+        "workloads[2].lake: 'z' — the lake is on azure;",
     ):
         assert any(expected in p for p in found), found
+    raw["workloads"] = [{**raw["workloads"][1], "model": "s3://x/"}]
+    assert "workloads[0].model: 's3://x/' — String should match pattern" in problems(raw)[0]
+
+
+def test_workloads_cannot_use_adls_lakes_yet():
+    raw = with_cluster(
+        cloud="azure",
+        region="eastus",
+        zones=[],
+        node_pools=[{"name": "gpu", "accelerator": "H100:8", "nodes": {"max": 1}}],
+    )
+    raw["data_lakes"] = [{"name": "z", "cloud": "azure", "region": "eastus"}]
+    raw["workloads"] = [{"kind": "training", "name": "t", "team": "v", "cluster": "a", "pool": "gpu", "lake": "z"}]
+    assert problems(raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]) == [
+        "workloads[0].lake: 'z' — ADLS lakes keep zones as containers, which the trainer and server do not address "
+        "yet; use an S3, GCS or on-prem lake for workloads"
+    ]
 
 
 def test_team_files_are_checked_with_their_file_name():
