@@ -24,6 +24,8 @@ test: lint
 
 bench: $(BIN)/aiinfra
 	$(BIN)/python bench/plan.py --quick
+	$(BIN)/python bench/train.py --quick
+	$(BIN)/python bench/serve.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -10,6 +10,7 @@ from aiinfra.errors import InputError
 from aiinfra.program import (
     cluster_args,
     data_lake_args,
+    inference_service_args,
     lake_grants,
     tenancy_args,
     training_job_args,
@@ -20,6 +21,7 @@ from components.cluster import Cluster
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.tenancy import Tenancy
+from workloads.serving.service import InferenceService
 from workloads.training.job import TrainingJob
 
 config = pulumi.Config("aiinfra")
@@ -68,12 +70,11 @@ for work in platform.workloads:
             f"workload {work.name}: team {work.team} has no {stack} quota for the accelerators of "
             f"{work.cluster}/{work.pool}; add them to stacks/teams/{work.team}.yaml"
         )
+    opts = pulumi.ResourceOptions(parent=cluster, depends_on=[tenancy])
     if isinstance(work, TrainingSpec):
-        TrainingJob(
-            work.name,
-            training_job_args(work, platform, cluster, tenancy, stack),
-            pulumi.ResourceOptions(parent=cluster, depends_on=[tenancy]),
-        )
+        TrainingJob(work.name, training_job_args(work, platform, cluster, tenancy, stack), opts)
+    else:
+        InferenceService(work.name, inference_service_args(work, platform, cluster, tenancy, stack), opts)
 
 pulumi.export("clusters", {name: {"cloud": c.cloud, "endpoint": c.endpoint} for name, c in clusters.items()})
 pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if c.kubeconfig is not None})

@@ -63,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-s", "--stack", required=True, help="stack name")
 
     sub.add_parser("schema", help="print the JSON Schema of `aiinfra:platform` (for editor completion)")
+
+    from workloads.serving import local as local_serving  # both import neither torch nor pulumi
+    from workloads.training import local as local_training
+
+    local = sub.add_parser("local", help="run the workloads on this machine (CPU), exactly as in their pods")
+    workloads = local.add_subparsers(dest="workload", required=True, metavar="WORKLOAD")
+    local_training.add_arguments(
+        workloads.add_parser("train", help="train with torchrun (gloo); checkpoints and the model go to a lake")
+    )
+    local_serving.add_arguments(workloads.add_parser("serve", help="serve an exported model over HTTP"))
+    LOCAL_COMMANDS.update(train=local_training.run, serve=local_serving.run)
     return parser
 
 
@@ -102,7 +113,12 @@ def _plan(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"plan": _plan, "validate": _validate, "schema": _schema}
+def _local(args: argparse.Namespace) -> int:
+    return LOCAL_COMMANDS[args.workload](args)
+
+
+LOCAL_COMMANDS: dict = {}
+COMMANDS = {"plan": _plan, "validate": _validate, "schema": _schema, "local": _local}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, TeamSpec, TrainingSpec, resolve_pool
+from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
 from components.cluster import Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint, merge_tags
 from components.datalake import DataLakeArgs
 from components.kubernetes.tenancy import Tenancy, TenancyArgs, cluster_quotas
+from workloads.serving.service import InferenceServiceArgs
 from workloads.training.config import TrainConfig
 from workloads.training.job import TrainingJobArgs, pod_security_level
 
@@ -150,8 +151,6 @@ def training_job_args(
 ) -> TrainingJobArgs:
     """The JobSet of one training workload, queued in its team's LocalQueue for the pool's accelerator."""
     pool = cluster.node_pools[work.pool]
-    spec = next(c for c in platform.clusters if c.name == work.cluster)
-    pool_spec = next(p for p in spec.node_pools if p.name == work.pool)
     lake = next(d for d in platform.data_lakes if d.name == work.lake)
     train = TrainConfig(
         recipe=work.recipe,
@@ -171,7 +170,36 @@ def training_job_args(
         shape=pool.shape,
         train=train,
         nodes=work.nodes,
-        pool_taints=tuple(Taint(t.key, t.value, t.effect) for t in pool_spec.taints),
+        pool_taints=_pool_taints(platform, work.cluster, work.pool),
         tags=cluster.tags,
         **image,
     )
+
+
+def inference_service_args(
+    work: ServingSpec, platform: PlatformSpec, cluster: Cluster, tenancy: Tenancy, stack: str
+) -> InferenceServiceArgs:
+    """The Deployment, Service, HPA and PDB of one serving workload, reading its model from the lake."""
+    pool = cluster.node_pools[work.pool]
+    lake = next(d for d in platform.data_lakes if d.name == work.lake)
+    image = {"image": work.image} if work.image else {}
+    return InferenceServiceArgs(
+        provider=cluster.kubernetes_provider,
+        namespace=tenancy.namespace,
+        service_account=tenancy.service_account,
+        model_url=f"{lake_url(lake, stack)}/{work.model}",
+        shape=pool.shape,
+        pool=work.pool,
+        pool_taints=_pool_taints(platform, work.cluster, work.pool),
+        min_replicas=work.replicas.min,
+        max_replicas=work.replicas.max,
+        lake_endpoint_url=lake.endpoint,
+        tags=cluster.tags,
+        **image,
+    )
+
+
+def _pool_taints(platform: PlatformSpec, cluster: str, pool: str) -> tuple[Taint, ...]:
+    spec = next(c for c in platform.clusters if c.name == cluster)
+    pool_spec = next(p for p in spec.node_pools if p.name == pool)
+    return tuple(Taint(t.key, t.value, t.effect) for t in pool_spec.taints)

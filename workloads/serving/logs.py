@@ -1,0 +1,41 @@
+"""Structured logs: one JSON object per line, for the server's own events and uvicorn's."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+LOGGER = logging.getLogger("aiinfra.serving")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def log_event(message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+    LOGGER.log(level, message, extra={"fields": fields})
+
+
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        LOGGER.name: {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+"""uvicorn's `log_config`: its logs and ours as JSON on stderr (its access log is off: ours has more)."""
