@@ -34,6 +34,9 @@ def gcp_labels(tags: Mapping[str, str]) -> dict[str, str]:
     return {clean(k): clean(v) for k, v in tags.items()}
 
 
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
 class ArgProblems:
     """Collects constructor-argument problems so a component raises them all together."""
 
@@ -45,6 +48,14 @@ class ArgProblems:
         if not ok:
             parts = path if isinstance(path, tuple) else (path,)
             self.problems.append(Problem(join_path(self.component, *parts), message))
+
+    def check_taints(self, path: tuple[str | int, ...], taints: tuple[Taint, ...]) -> None:
+        for i, taint in enumerate(taints):
+            self.check(
+                taint.effect in TAINT_EFFECTS,
+                (*path, "taints", i, "effect"),
+                f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
+            )
 
     def raise_if_any(self) -> None:
         if self.problems:

@@ -25,7 +25,7 @@ CAPACITY_TYPES = {
     "capacity-block": "CAPACITY_BLOCK",
 }
 RESERVED = ("reservation", "capacity-block")
-TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 ROOT_DEVICE = "/dev/xvda"
 """Root device name of the EKS AL2023 AMIs; on Bottlerocket, the OS volume."""
@@ -104,12 +104,7 @@ def pool_problems(problems: ArgProblems, path: tuple[str | int, ...], pool: Node
             (*path, "reservation_id"),
             f"{pool.reservation_id!r} — only reservation and capacity-block pools use a reservation",
         )
-    for i, taint in enumerate(pool.taints):
-        problems.check(
-            taint.effect in TAINT_EFFECTS,
-            (*path, "taints", i, "effect"),
-            f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
-        )
+    problems.check_taints(path, pool.taints)
 
 
 def render_user_data(*, raid0_local_nvme: bool, ami_family: str = "al2023") -> str | None:
@@ -341,7 +336,7 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             update_config={"max_unavailable": 1},
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
             labels=node_labels(pool),
-            taints=[{"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]} for t in node_taints(pool)],
+            taints=[{"key": t.key, "value": t.value, "effect": EKS_TAINT_EFFECTS[t.effect]} for t in node_taints(pool)],
             tags=tags,
             # cluster-autoscaler owns the desired size once the group exists.
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),

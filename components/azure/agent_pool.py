@@ -14,7 +14,6 @@ from components.common import ArgProblems, Taint
 
 CAPACITY_TYPES = ("on-demand", "spot", "reservation")
 """capacity-block is an AWS purchase option; Azure reserves capacity with capacity reservation groups."""
-TAINT_EFFECTS = ("NoSchedule", "NoExecute", "PreferNoSchedule")
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 LOCAL_NVME_LABEL = "aiinfra.dev/local-nvme"
 """Set to `raid0` on nodes whose local NVMe disks the RAID0 DaemonSet stripes and mounts."""
@@ -153,12 +152,7 @@ def pool_problems(
         (*path, "name"),
         f"{pool.name!r} — {SYSTEM_POOL_NAME!r} is the cluster's own system pool; rename the pool",
     )
-    for i, taint in enumerate(pool.taints):
-        problems.check(
-            taint.effect in TAINT_EFFECTS,
-            (*path, "taints", i, "effect"),
-            f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
-        )
+    problems.check_taints(path, pool.taints)
 
 
 def pool_zones(pool: NodePoolArgs, cluster_zones: Sequence[str]) -> list[str]:

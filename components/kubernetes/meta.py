@@ -29,6 +29,14 @@ def valid_label_value(value: str) -> bool:
     return _NAME.match(value) is not None
 
 
+def pinned_image(image: str) -> bool:
+    """True for a digest or an explicit tag other than `latest` (a registry port is not a tag)."""
+    if "@sha256:" in image:
+        return True
+    name = image.rsplit("/", 1)[-1]
+    return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
+
+
 def valid_dns_label(value: str) -> bool:
     return _DNS_LABEL.match(value) is not None
 

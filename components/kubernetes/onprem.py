@@ -35,7 +35,6 @@ from components.kubernetes.meta import (
 
 MAX_SELECTOR_LABELS = 8
 """Kueue ResourceFlavor `nodeLabels` holds at most 8 labels, and the pool selector becomes its nodeLabels."""
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 RDMA_FABRICS = {Fabric.INFINIBAND: "shared_ib", Fabric.RDMA: "shared_roce"}
 """RDMA shared device plugin resource per fabric; pods request `rdma/<name>`."""
 RDMA_LINK_TYPES = {Fabric.INFINIBAND: "infiniband", Fabric.RDMA: "ether"}
@@ -96,12 +95,7 @@ def pool_problems(problems: ArgProblems, path: tuple[str | int, ...], pool: Node
         (*path, "shape"),
         f"shape is for {pool.shape.cloud}, the cluster is on-prem",
     )
-    for i, taint in enumerate(pool.taints):
-        problems.check(
-            taint.effect in TAINT_EFFECTS,
-            (*path, "taints", i, "effect"),
-            f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
-        )
+    problems.check_taints(path, pool.taints)
 
 
 def selector_affinity(pools: tuple[NodePoolArgs, ...]) -> dict | None:

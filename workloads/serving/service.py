@@ -25,6 +25,7 @@ from components.kubernetes.meta import (
     accelerator_tolerations,
     container_resources,
     object_labels,
+    pinned_image,
     taint_tolerations,
     valid_dns_label,
 )
@@ -115,19 +116,12 @@ class InferenceServiceArgs:
     """The stack's tags, merged into every object's labels."""
 
 
-def _pinned(image: str) -> bool:
-    if "@sha256:" in image:
-        return True
-    name = image.rsplit("/", 1)[-1]
-    return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
-
-
 def _validate(name: str, args: InferenceServiceArgs) -> None:
     problems = ArgProblems(name)
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
     problems.check(
-        _pinned(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/aiinfra-serving:0.1.0)"
+        pinned_image(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/aiinfra-serving:0.1.0)"
     )
     problems.check(
         args.shape.tpu is None,

@@ -37,6 +37,7 @@ from components.kubernetes.meta import (
     accelerator_tolerations,
     container_resources,
     object_labels,
+    pinned_image,
     taint_tolerations,
     valid_dns_label,
 )
@@ -162,13 +163,6 @@ def pod_security_level(shape: NodeShape) -> str:
     return "privileged" if shape.fabric in (Fabric.TCPXO, *RDMA_RESOURCES) else "restricted"
 
 
-def _pinned(image: str) -> bool:
-    if "@sha256:" in image:
-        return True
-    name = image.rsplit("/", 1)[-1]
-    return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
-
-
 def _machine_size(shape: NodeShape) -> tuple[float, int] | None:
     """(vCPUs, memory GiB) of the pool's machine type, from the catalog; None on-prem and for TPU hosts."""
     machine = next((m for m in machines(shape.cloud) if m.machine_type == shape.machine_type), None)
@@ -189,7 +183,7 @@ def _validate(name: str, args: TrainingJobArgs) -> None:
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
     problems.check(bool(args.queue), "queue", "the team's LocalQueue name is required (Kueue admits the job)")
-    problems.check(_pinned(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/training:0.1.0)")
+    problems.check(pinned_image(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/training:0.1.0)")
     problems.check(args.nodes >= 1, "nodes", f"{args.nodes} — at least 1")
     problems.check(args.max_restarts >= 0, "max_restarts", f"{args.max_restarts} — 0 or more")
     problems.check(
