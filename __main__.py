@@ -11,6 +11,7 @@ from aiinfra.program import (
     cluster_args,
     data_lake_args,
     inference_service_args,
+    lake_egress,
     lake_grants,
     tenancy_args,
     training_job_args,
@@ -43,10 +44,17 @@ lakes = {
 tenancies: dict[tuple[str, str], Tenancy] = {}
 for spec in platform.clusters:
     cluster = clusters[spec.name]
+    egress = lake_egress(platform, spec.cloud)
     for team in platform.teams:
-        args = tenancy_args(team, cluster, spec.kubernetes_version, stack)
+        args = tenancy_args(team, cluster, spec.kubernetes_version, stack, egress)
         if args is None:
             continue
+        if lake_grants(team, platform, spec) and not egress:
+            pulumi.log.warn(
+                f"team {team.team} on {spec.name}: its namespace denies egress and no {spec.cloud} lake lists "
+                "egress_cidrs, so its pods cannot reach the lake; add data_lakes[].egress_cidrs",
+                cluster,
+            )
         identity = WorkloadIdentity(
             f"{spec.name}-{team.team}",
             WorkloadIdentityArgs(

@@ -8,7 +8,7 @@ from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, T
 from components.cluster import Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint, merge_tags
 from components.datalake import DataLakeArgs
-from components.kubernetes.tenancy import Tenancy, TenancyArgs, cluster_quotas
+from components.kubernetes.tenancy import EgressRule, Tenancy, TenancyArgs, cluster_quotas
 from workloads.serving.service import InferenceServiceArgs
 from workloads.training.config import TrainConfig
 from workloads.training.job import TrainingJobArgs, pod_security_level
@@ -58,7 +58,15 @@ def cluster_args(
     )
 
 
-def tenancy_args(team: TeamSpec, cluster: Cluster, kubernetes_version: str, stack: str) -> TenancyArgs | None:
+def lake_egress(platform: PlatformSpec, cloud: str) -> tuple[EgressRule, ...]:
+    """HTTPS egress to the lakes a cluster's pods can use (those on its cloud), from their `egress_cidrs`."""
+    cidrs = sorted({cidr for lake in platform.data_lakes if lake.cloud == cloud for cidr in lake.egress_cidrs})
+    return tuple(EgressRule(cidr=cidr) for cidr in cidrs)
+
+
+def tenancy_args(
+    team: TeamSpec, cluster: Cluster, kubernetes_version: str, stack: str, egress: tuple[EgressRule, ...] = ()
+) -> TenancyArgs | None:
     """The team's tenancy on one cluster, or None when the team asks for none of its accelerators
     in this environment (a team lives only where its GPUs/TPUs are)."""
     if cluster.platform is None:
@@ -80,6 +88,7 @@ def tenancy_args(team: TeamSpec, cluster: Cluster, kubernetes_version: str, stac
         quotas=quotas,
         tags=cluster.tags,
         pod_security=pod_security,
+        egress=egress,
     )
 
 

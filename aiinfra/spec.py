@@ -187,6 +187,21 @@ class DataLakeSpec(_Model):
     zones: list[Literal["raw", "curated", "checkpoints", "models"]] = Field(default_factory=lambda: list(ZONES))
     endpoint: str | None = Field(None, description="On-prem only: the S3-compatible endpoint URL (MinIO, Ceph).")
     object_lock: bool = Field(False, description="Write-once retention for model registries.")
+    egress_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Where pods reach the lake (VPC endpoint subnets, the MinIO/Ceph address, Private Google "
+        "Access ranges): team namespaces deny all other egress. Defaults to none: no pod can reach the lake "
+        "until it is given (the plan warns).",
+    )
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _egress(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+                raise ValueError(f"{cidr} would let team pods reach anything; list the lake's endpoint ranges")
+        return value
+
     protect: bool | None = Field(None, description="Refuse deletion. Defaults to true in stacks named prod*.")
 
 

@@ -1,7 +1,7 @@
 """Spec → component Args, without Pulumi running."""
 
 from aiinfra.catalog import Fabric
-from aiinfra.program import cluster_args, lake_grants, lake_url
+from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url
 from aiinfra.spec import build_platform
 
 PLATFORM = build_platform(
@@ -126,3 +126,20 @@ def test_a_team_gets_its_prefixes_and_what_its_workloads_on_the_cluster_need():
         ("s3", "write", "datasets/nlp/"),
         ("s3", "write", "models/pre/"),
     ]
+
+
+def test_team_namespaces_may_reach_only_the_lakes_of_their_cloud():
+    platform = build_platform(
+        {
+            "data_lakes": [
+                {"name": "a", "cloud": "aws", "region": "us-east-1", "egress_cidrs": ["52.216.0.0/15", "3.5.0.0/19"]},
+                {"name": "b", "cloud": "aws", "region": "us-east-1", "egress_cidrs": ["3.5.0.0/19"]},
+                {"name": "g", "cloud": "gcp", "region": "us-central1", "egress_cidrs": ["199.36.153.8/30"]},
+            ]
+        }
+    )
+    assert [(r.cidr, r.ports) for r in lake_egress(platform, "aws")] == [
+        ("3.5.0.0/19", (443,)),
+        ("52.216.0.0/15", (443,)),
+    ]
+    assert lake_egress(platform, "azure") == ()

@@ -89,6 +89,10 @@ def test_capacity_accepts_a_string_or_a_mapping():
         ),
         ({"clusters": GOOD["clusters"] * 2}, "clusters[1].name: 'a' — already used by clusters[0]"),
         ({"clusterz": []}, "clusterz: unknown field; did you mean 'clusters'?"),
+        (
+            {"data_lakes": [{"name": "l", "cloud": "aws", "region": "us-east-1", "egress_cidrs": ["0.0.0.0/0"]}]},
+            "data_lakes[0].egress_cidrs: 0.0.0.0/0 would let team pods reach anything",
+        ),
     ],
 )
 def test_each_bad_input_names_its_path_value_and_fix(raw, expected):
