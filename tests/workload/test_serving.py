@@ -169,6 +169,37 @@ def test_a_batch_generates_what_each_sequence_generates_alone():
     assert together[0].batch_size == len(MIXED)
 
 
+def test_generation_with_the_kv_cache_equals_recomputing_the_prefix():
+    model = context_sensitive_model()
+    greedy = [body for body in MIXED if body["temperature"] == 0]
+    requests = generation_requests(greedy)
+    cached, uncached = Generator(model, CONFIG.max_seq_len), Generator(model, CONFIG.max_seq_len, kv_cache=False)
+    assert [outcome(g) for g in cached.generate(requests)] == [outcome(g) for g in uncached.generate(requests)]
+    assert [outcome(cached.generate([r])[0]) for r in requests] == [
+        outcome(uncached.generate([r])[0]) for r in requests
+    ]
+
+
+def test_a_model_without_a_kv_cache_still_generates_what_it_generates_alone():
+    class Plain(nn.Module):
+        """Only forward(tokens): generation recomputes the whole prefix every step."""
+
+        def __init__(self, inner: nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.inner(tokens)
+
+    generator = Generator(Plain(context_sensitive_model()), CONFIG.max_seq_len)
+    requests = generation_requests(MIXED)
+    together = generator.generate(requests)
+    assert [outcome(g) for g in together] == [outcome(generator.generate([r])[0]) for r in requests]
+    cached = Generator(context_sensitive_model(), CONFIG.max_seq_len).generate(requests)
+    greedy = [k for k, body in enumerate(MIXED) if body["temperature"] == 0]
+    assert [outcome(together[k]) for k in greedy] == [outcome(cached[k]) for k in greedy]
+
+
 def answers(response: httpx.Response) -> list[tuple]:
     body = response.json()
     return [(c["text"], c["finish_reason"]) for c in body["choices"]] + [body["usage"]["completion_tokens"]]

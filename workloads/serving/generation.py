@@ -1,13 +1,16 @@
 """Batched autoregressive generation with the training workload's `Transformer`.
 
-A `Batch` holds sequences of different lengths in one right-padded token buffer, and each step reads every
-sequence's logits at its own last position. The model is causal and its rotary positions start at 0 in
-every row, so the padding after a sequence never reaches those logits: a sequence yields the tokens it would
-yield alone (greedily, or sampling with a seed, which draws from a generator of its own). Sequences leave the
-batch as they finish, and the later steps run on the rest only.
+A `Batch` holds sequences of different lengths in one right-padded token buffer. Its first step runs the
+padded prompts through the model once (prefill), reading every sequence's logits at its own last position;
+the model is causal and its rotary positions start at 0 in every row, so the padding after a sequence never
+reaches those logits. The prefill fills the model's KV cache, and every later step feeds only the token each
+sequence chose last, at that sequence's own position, attending to its own cached slots only. So a sequence
+yields the tokens it would yield alone (greedily, or sampling with a seed, which draws from a generator of its
+own). Sequences leave the batch (and the cache) as they finish, and the later steps run on the rest only.
 
-The model recomputes the whole prefix every step (it has no KV cache), so a step costs rows x the longest
-row; hence no sequence joins a running batch, where it would pay for the longest row from its first token.
+A model without `new_cache` (e.g. a wrapper), or a Generator with kv_cache=False, runs the whole prefix again
+every step instead. No sequence joins a running batch (the cache would allow it: a later prefill, then merged
+rows; not done yet).
 """
 
 from __future__ import annotations
@@ -97,7 +100,9 @@ def _sample(logits: torch.Tensor, sampling: Sampling, rng: torch.Generator | Non
 class Batch:
     """Sequences generating together, one token each per step, until every one has finished."""
 
-    def __init__(self, model: nn.Module, max_seq_len: int, requests: Sequence[GenerationRequest]):
+    def __init__(
+        self, model: nn.Module, max_seq_len: int, requests: Sequence[GenerationRequest], *, kv_cache: bool = True
+    ):
         self.model = model
         self.device = next(model.parameters()).device
         width = max(len(r.prompt_ids) + r.sampling.max_tokens for r in requests)
@@ -109,6 +114,11 @@ class Batch:
         self._tokens = tokens.to(self.device)
         self._progress = [_Progress(r) for r in requests]
         self._active = list(range(len(requests)))
+        use_cache = kv_cache and hasattr(model, "new_cache")
+        self._cache = model.new_cache(len(requests), width) if use_cache else None
+        """With a cache: one row per active sequence, in the order of `_active`."""
+        self._chosen: torch.Tensor | None = None
+        """With a cache, after the prefill: the token each active sequence chose last, not yet fed to the model."""
 
     def __len__(self) -> int:
         """Sequences still generating."""
@@ -119,29 +129,46 @@ class Batch:
         """One token for every sequence still generating; returns (index, result) of those that finished."""
         active = self._active
         progress = [self._progress[i] for i in active]
-        rows = torch.tensor(active, device=self.device)
-        lengths = torch.tensor([p.length for p in progress], device=self.device)
-        logits = self.model(self._tokens[rows, : int(lengths.max())])
-        last = logits[torch.arange(len(active), device=self.device), lengths - 1].float().cpu()
+        if self._cache is None or self._chosen is None:  # the whole prefix (with a cache: the prefill)
+            rows = torch.tensor(active, device=self.device)
+            lengths = torch.tensor([p.length for p in progress], device=self.device)
+            tokens = self._tokens[rows, : int(lengths.max())]
+            logits = self.model(tokens) if self._cache is None else self.model(tokens, cache=self._cache)
+            last = logits[torch.arange(len(active), device=self.device), lengths - 1]
+            if self._cache is not None:
+                self._cache.lengths = lengths  # the padding after each prompt is not part of its row
+        else:  # each sequence's last token only, at its own position
+            last = self.model(self._chosen[:, None], cache=self._cache)[:, -1]
+        last = last.float().cpu()
         chosen = last.argmax(dim=-1).tolist()
         for k, p in enumerate(progress):
             if p.sampling.temperature > 0:
                 chosen[k] = _sample(last[k], p.sampling, p.rng)
             p.append(chosen[k], batch_size=len(active))
-        self._tokens[rows, lengths] = torch.tensor(chosen, device=self.device)
+        chosen_ids = torch.tensor(chosen, device=self.device)
+        if self._cache is None:
+            self._tokens[rows, lengths] = chosen_ids
+        else:
+            going = [k for k, i in enumerate(active) if self._progress[i].finish_reason is None]
+            if len(going) < len(active):
+                keep = torch.tensor(going, dtype=torch.long, device=self.device)
+                self._cache.select(keep)
+                chosen_ids = chosen_ids.index_select(0, keep)
+            self._chosen = chosen_ids
         self._active = [i for i in active if self._progress[i].finish_reason is None]
         return [(i, self._progress[i].result()) for i in active if self._progress[i].finish_reason is not None]
 
 
 class Generator:
-    """The model and its context length."""
+    """The model and its context length; kv_cache=False recomputes the whole prefix every step."""
 
-    def __init__(self, model: nn.Module, max_seq_len: int):
+    def __init__(self, model: nn.Module, max_seq_len: int, *, kv_cache: bool = True):
         self.model = model
         self.max_seq_len = max_seq_len
+        self.kv_cache = kv_cache
 
     def batch(self, requests: Sequence[GenerationRequest]) -> Batch:
-        return Batch(self.model, self.max_seq_len, requests)
+        return Batch(self.model, self.max_seq_len, requests, kv_cache=self.kv_cache)
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generated]:
         """Every request's result, generated together."""
