@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiinfra.errors import EXIT_OK, EXIT_POLICY
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
+
+if TYPE_CHECKING:
+    from aiinfra.plan.engine import ProgramRun
+    from aiinfra.policy.runner import PolicyReport
 
 PLATFORM_KEY = "aiinfra:platform"
 
@@ -25,22 +31,32 @@ def load_platform(root: Path, stack: str) -> PlatformSpec:
     return _platform(project, config)
 
 
-def plan_command(
+@dataclass(frozen=True)
+class Plan:
+    """One offline plan: what the program registered, its preview JSON and the policy verdicts."""
+
+    project: Project
+    stack: str
+    platform: PlatformSpec | None
+    """None for a plain Pulumi program without `aiinfra:platform`."""
+    run: ProgramRun
+    document: dict[str, Any]
+    policy: PolicyReport
+
+
+def compute_plan(
     root: Path,
     stack: str,
     *,
-    as_json: bool,
-    export_dir: Path | None,
     policy_packs: list[Path] | None = None,
     policy_configs: list[Path] | None = None,
     sarif: Path | None = None,
     junit: Path | None = None,
-) -> int:
+) -> Plan:
+    """Validate the stack (every spec problem before anything runs), run it, check it against the packs."""
     project = load_project(root)
     config, secret_keys = load_stack_config(project, stack)
-    if PLATFORM_KEY in config:
-        # An aiinfra stack: report every spec problem before running anything.
-        _platform(project, config)
+    platform = _platform(project, config) if PLATFORM_KEY in config else None
 
     from aiinfra.plan.engine import run_program
     from aiinfra.plan.mocks import PlanMocks
@@ -52,12 +68,27 @@ def plan_command(
         policy = policy_stage.check(run, sarif=sarif, junit=junit)
     document = preview_document(run, config, secret_keys)
     document["policyViolations"] = policy.as_json()
+    return Plan(project=project, stack=stack, platform=platform, run=run, document=document, policy=policy)
+
+
+def plan_command(
+    root: Path,
+    stack: str,
+    *,
+    as_json: bool,
+    export_dir: Path | None,
+    policy_packs: list[Path] | None = None,
+    policy_configs: list[Path] | None = None,
+    sarif: Path | None = None,
+    junit: Path | None = None,
+) -> int:
+    plan = compute_plan(root, stack, policy_packs=policy_packs, policy_configs=policy_configs, sarif=sarif, junit=junit)
     if export_dir is not None:
         from aiinfra.plan.export import export
 
-        export(run, project.root / export_dir)  # relative to -C DIR, as every path flag is
+        export(plan.run, plan.project.root / export_dir)  # relative to -C DIR, as every path flag is
     if as_json:
-        json.dump(document, sys.stdout, indent=2, default=str)
+        json.dump(plan.document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
@@ -66,6 +97,6 @@ def plan_command(
         from aiinfra.policy.report import render_table
 
         console = Console()
-        render(run, document, console)
-        render_table(policy, console)
-    return EXIT_POLICY if policy.blocking else EXIT_OK
+        render(plan.run, plan.document, console)
+        render_table(plan.policy, console)
+    return EXIT_POLICY if plan.policy.blocking else EXIT_OK
