@@ -17,7 +17,7 @@ from aiinfra.program import (
     training_job_args,
 )
 from aiinfra.spec import TrainingSpec, build_platform
-from aiinfra.stack import read_team_files
+from aiinfra.stack import read_team_files, stack_names
 from components.cluster import Cluster
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
@@ -28,7 +28,10 @@ from workloads.training.job import TrainingJob
 config = pulumi.Config("aiinfra")
 stack = pulumi.get_stack()
 try:
-    platform = build_platform(config.get_object("platform"), read_team_files(Path(__file__).parent / "stacks"))
+    stacks_dir = Path(__file__).parent / "stacks"
+    platform = build_platform(
+        config.get_object("platform"), read_team_files(stacks_dir), stack=stack, stacks=stack_names(stacks_dir)
+    )
 except InputError as err:
     raise pulumi.RunError(f"invalid stack config:\n{err}") from None
 

@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -536,7 +537,9 @@ def _workload_lake_problems(
     return []
 
 
-def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[Problem]]:
+def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], dict[str, str], list[Problem]]:
+    """Parse team files one by one, so one bad file does not hide the others. Returns the teams, each
+    team's file (for messages) and the problems."""
     parsed, problems, seen = [], [], {}
     for source, raw in teams:
         try:
@@ -547,6 +550,14 @@ def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[P
         if team.team in seen:
             problems.append(Problem(f"{source}: team", f"{team.team!r} — already declared in {seen[team.team]}"))
             continue
+        stem = PurePosixPath(source).stem
+        if stem != team.team:
+            problems.append(
+                Problem(
+                    f"{source}: team",
+                    f"{team.team!r} — the file is named {stem}; rename it to {team.team}.yaml or set team: {stem}",
+                )
+            )
         seen[team.team] = source
         for env, quota in team.quotas.items():
             for model, count in quota.items():
@@ -563,11 +574,87 @@ def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[P
                 if count < 0:
                     problems.append(Problem(f"{source}: quotas.{env}.{model}", f"{count} — must be 0 or more"))
         parsed.append(team)
-    return parsed, problems
+    return parsed, seen, problems
 
 
-def build_platform(raw: Any, teams: list[tuple[str, Any]] | None = None) -> PlatformSpec:
-    """Validate a stack's `aiinfra:platform` value and its team files; raise InputError listing every problem."""
+def declared_capacity(spec: PlatformSpec) -> dict[str, dict[str, int]]:
+    """Accelerators (GPUs, TPU chips) per model per cluster: the sum over its pools of max nodes x accelerators
+    per node. Pools the catalog refuses are left out (their problem is reported on the pool)."""
+    capacity: dict[str, dict[str, int]] = {}
+    for cluster in spec.clusters:
+        for pool in cluster.node_pools:
+            try:
+                resolved = resolve_pool(cluster, pool)
+            except CatalogError:
+                continue
+            if resolved.shape.accelerator == "cpu":
+                continue
+            per_cluster = capacity.setdefault(resolved.shape.accelerator, {})
+            per_cluster[cluster.name] = (
+                per_cluster.get(cluster.name, 0) + resolved.nodes.max * resolved.shape.accelerators_per_node
+            )
+    return capacity
+
+
+def describe_capacity(capacity: dict[str, dict[str, int]]) -> str:
+    """`H100 (train-aws: 32, train-gcp: 32), TPU-v5p (train-gcp: 8)`, or `none`."""
+    return (
+        ", ".join(
+            f"{model} ({', '.join(f'{c}: {n}' for c, n in clusters.items())})" for model, clusters in capacity.items()
+        )
+        or "none"
+    )
+
+
+def _quota_problems(spec: PlatformSpec, sources: dict[str, str], stack: str | None, stacks: list[str]) -> list[Problem]:
+    """Team quotas name existing stacks, and in this stack fit a cluster: a quota applies on every cluster
+    of the stack with that accelerator (each cluster's Kueue is separate), capped at what that cluster has."""
+    problems = []
+    capacity = declared_capacity(spec) if stack else {}
+    for team in spec.teams:
+        source = sources[team.team]
+        for env, quota in team.quotas.items():
+            if stacks and env not in stacks:
+                close = difflib.get_close_matches(env, stacks, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    Problem(
+                        f"{source}: quotas.{env}", f"{env!r} — no stack of that name; known: {', '.join(stacks)}{hint}"
+                    )
+                )
+            if env != stack:
+                continue
+            for model, count in quota.items():
+                clusters = capacity.get(model)
+                path = f"{source}: quotas.{env}.{model}"
+                if count > 0 and not clusters:
+                    problems.append(
+                        Problem(
+                            path,
+                            f"{count} — no {stack} cluster has {model}; {stack} has: {describe_capacity(capacity)}; "
+                            f"ask for one of those or add a {model} pool",
+                        )
+                    )
+                elif clusters and count > max(clusters.values()):
+                    problems.append(
+                        Problem(
+                            path,
+                            (
+                                f"{count} — above the {model} any {stack} cluster declares "
+                                f"({', '.join(f'{c}: {n}' for c, n in clusters.items())}); a quota applies on each "
+                                f"cluster, so ask for at most {max(clusters.values())} or raise a pool's nodes.max"
+                            ),
+                        )
+                    )
+    return problems
+
+
+def build_platform(
+    raw: Any, teams: list[tuple[str, Any]] | None = None, *, stack: str | None = None, stacks: Iterable[str] = ()
+) -> PlatformSpec:
+    """Validate a stack's `aiinfra:platform` value and its team files; raise InputError listing every problem.
+    With `stack` (this stack's name), team quotas for it must fit its clusters; with `stacks` (every stack of
+    the project), quotas may name only those."""
     if raw is None:
         raise InputError(
             Problem(
@@ -577,7 +664,7 @@ def build_platform(raw: Any, teams: list[tuple[str, Any]] | None = None) -> Plat
         )
     if not isinstance(raw, dict):
         raise InputError(Problem("aiinfra:platform", f"{type(raw).__name__} — must be a mapping"))
-    team_specs, problems = _team_problems(teams or [])
+    team_specs, sources, problems = _team_problems(teams or [])
     try:
         spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})
     except ValidationError as err:
@@ -593,6 +680,7 @@ def build_platform(raw: Any, teams: list[tuple[str, Any]] | None = None) -> Plat
     for i, cluster in enumerate(spec.clusters):
         problems += _cluster_problems(cluster, join_path("clusters", i))
     problems += _check_references(spec)
+    problems += _quota_problems(spec, sources, stack, sorted(stacks))
     if problems:
         raise InputError(problems)
     return spec

@@ -26,9 +26,12 @@ class Project:
         return self.config_dir / f"Pulumi.{stack}.yaml"
 
     def stacks(self) -> list[str]:
-        return sorted(
-            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in self.config_dir.glob("Pulumi.*.yaml")
-        )
+        return stack_names(self.config_dir)
+
+
+def stack_names(config_dir: Path) -> list[str]:
+    """The stacks with a `Pulumi.<stack>.yaml` in the stack config dir."""
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in config_dir.glob("Pulumi.*.yaml"))
 
 
 def _read_yaml(path: Path) -> Any:
@@ -85,6 +88,6 @@ def load_stack_config(project: Project, stack: str) -> tuple[dict[str, str], lis
 
 
 def read_team_files(config_dir: Path) -> list[tuple[str, Any]]:
-    """Every `teams/*.yaml` under the stack config dir, as (display path, parsed YAML)."""
-    teams_dir = config_dir / "teams"
-    return [(f"stacks/teams/{p.name}", _read_yaml(p)) for p in sorted(teams_dir.glob("*.yaml"))]
+    """Every `teams/*.yaml` (and `*.yml`) under the stack config dir, as (display path, parsed YAML)."""
+    files = sorted(p for p in (config_dir / "teams").glob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return [(f"stacks/teams/{p.name}", _read_yaml(p)) for p in files]

@@ -19,16 +19,19 @@ if TYPE_CHECKING:
 PLATFORM_KEY = "aiinfra:platform"
 
 
-def _platform(project: Project, config: dict[str, str]) -> PlatformSpec:
+def _platform(project: Project, stack: str, config: dict[str, str]) -> PlatformSpec:
     return build_platform(
-        json.loads(config[PLATFORM_KEY]) if PLATFORM_KEY in config else None, read_team_files(project.config_dir)
+        json.loads(config[PLATFORM_KEY]) if PLATFORM_KEY in config else None,
+        read_team_files(project.config_dir),
+        stack=stack,
+        stacks=project.stacks(),
     )
 
 
 def load_platform(root: Path, stack: str) -> PlatformSpec:
     project = load_project(root)
     config, _ = load_stack_config(project, stack)
-    return _platform(project, config)
+    return _platform(project, stack, config)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def compute_plan(
     """Validate the stack (every spec problem before anything runs), run it, check it against the packs."""
     project = load_project(root)
     config, secret_keys = load_stack_config(project, stack)
-    platform = _platform(project, config) if PLATFORM_KEY in config else None
+    platform = _platform(project, stack, config) if PLATFORM_KEY in config else None
 
     from aiinfra.plan.engine import run_program
     from aiinfra.plan.mocks import PlanMocks

@@ -333,6 +333,6 @@ class Tenancy(pulumi.ComponentResource):
 
 
 def cluster_quotas(team_quotas: Mapping[str, int], classes: Mapping[str, AcceleratorClass]) -> dict[str, int]:
-    """A team's per-environment quotas (stacks/teams: {H100: 16, TPU-v5p: 8}) limited to the accelerator
-    models this cluster has; models elsewhere in the environment are not this cluster's concern."""
-    return {model: count for model, count in team_quotas.items() if model in classes}
+    """A team's per-environment quotas (stacks/teams: {H100: 16, TPU-v5p: 8}) on this cluster: limited to the
+    models it has, each capped at its declared capacity (a quota applies on every cluster with the model)."""
+    return {model: min(count, classes[model].capacity) for model, count in team_quotas.items() if model in classes}

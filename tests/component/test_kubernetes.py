@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import cache
+from types import SimpleNamespace
 from unittest import mock
 
 import pulumi
@@ -575,9 +576,9 @@ def test_tenancy_service_account_carries_the_workload_identity(scenario, annotat
     assert account["automountServiceAccountToken"] is False
 
 
-def test_cluster_quotas_keep_only_models_the_cluster_has():
-    classes = {"H100": object(), "TPU-v5p": object()}
-    assert cluster_quotas({"H100": 16, "TPU-v5p": 8, "L4": 2}, classes) == {"H100": 16, "TPU-v5p": 8}
+def test_cluster_quotas_keep_only_models_the_cluster_has_up_to_its_capacity():
+    classes = {"H100": SimpleNamespace(capacity=32), "TPU-v5p": SimpleNamespace(capacity=8)}
+    assert cluster_quotas({"H100": 16, "TPU-v5p": 64, "L4": 2}, classes) == {"H100": 16, "TPU-v5p": 8}
 
 
 def test_tenancy(snapshot):

@@ -3,7 +3,7 @@ import copy
 import pytest
 
 from aiinfra.errors import InputError
-from aiinfra.spec import build_platform, json_schema
+from aiinfra.spec import build_platform, declared_capacity, json_schema
 
 GOOD = {
     "clusters": [
@@ -18,9 +18,9 @@ GOOD = {
 }
 
 
-def problems(raw, teams=None) -> list[str]:
+def problems(raw, teams=None, **context) -> list[str]:
     with pytest.raises(InputError) as err:
-        build_platform(raw, teams)
+        build_platform(raw, teams, **context)
     return [str(p) for p in err.value.problems]
 
 
@@ -229,6 +229,54 @@ def test_team_files_are_checked_with_their_file_name():
         "stacks/teams/d.yaml: quotas.dev.Z80: 'Z80' — unknown accelerator; known: "
         "A100-40GB, A100-80GB, B200, H100, H200, L4, L40S, TPU-v5p, TPU-v6e"
     ]
+
+
+def team(name: str, **quotas: dict[str, int]) -> tuple[str, dict]:
+    return (f"stacks/teams/{name}.yaml", {"team": name, "owners": [f"{name}@x.io"], "quotas": quotas})
+
+
+def test_a_team_file_must_be_named_after_its_team():
+    assert problems(GOOD, [("stacks/teams/vision.yaml", {"team": "nlp", "owners": ["a@x.io"]})]) == [
+        "stacks/teams/vision.yaml: team: 'nlp' — the file is named vision; rename it to nlp.yaml or set team: vision"
+    ]
+
+
+def test_quotas_name_stacks_of_the_project():
+    found = problems(GOOD, [team("a", prd={"H100": 8}, dev={"H100": 1})], stack="prod", stacks=["dev", "prod"])
+    assert found == [
+        "stacks/teams/a.yaml: quotas.prd: 'prd' — no stack of that name; known: dev, prod; did you mean 'prod'?"
+    ]
+
+
+def test_a_quota_must_fit_a_cluster_of_its_stack():
+    # GOOD declares one H100 pool of at most 2 nodes x 8 GPUs: 16 H100 on cluster a.
+    assert build_platform(GOOD, [team("a", prod={"H100": 16})], stack="prod").teams[0].quotas == {"prod": {"H100": 16}}
+    assert problems(GOOD, [team("a", prod={"H100": 17, "L4": 2})], stack="prod") == [
+        "stacks/teams/a.yaml: quotas.prod.H100: 17 — above the H100 any prod cluster declares (a: 16); a quota "
+        "applies on each cluster, so ask for at most 16 or raise a pool's nodes.max",
+        "stacks/teams/a.yaml: quotas.prod.L4: 2 — no prod cluster has L4; prod has: H100 (a: 16); ask for one of "
+        "those or add a L4 pool",
+    ]
+    # Another stack's quotas are checked when that stack is validated, not here; a zero quota asks for nothing.
+    assert build_platform(GOOD, [team("a", dev={"L4": 99}, prod={"L4": 0})], stack="prod")
+
+
+def test_declared_capacity_sums_pools_per_cluster_and_counts_tpu_chips():
+    raw = copy.deepcopy(GOOD)
+    raw["clusters"][0]["node_pools"].append({"name": "gpu2", "accelerator": "H100:8", "nodes": {"min": 0, "max": 1}})
+    raw["clusters"].append(
+        {
+            "name": "g",
+            "cloud": "gcp",
+            "region": "us-central1",
+            "zones": ["us-central1-a"],
+            "node_pools": [
+                {"name": "tpu", "accelerator": "TPU-v5p:2x2x2"},
+                {"name": "cpu", "accelerator": "cpu", "nodes": {"max": 2}},
+            ],
+        }
+    )
+    assert declared_capacity(build_platform(raw)) == {"H100": {"a": 24}, "TPU-v5p": {"g": 8}}
 
 
 def test_all_problems_are_reported_at_once_even_next_to_malformed_siblings():
