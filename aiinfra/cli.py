@@ -62,6 +62,31 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
     validate.add_argument("-s", "--stack", required=True, help="stack name")
 
+    team = sub.add_parser("team", help="self-service team requests (stacks/teams/<team>.yaml)")
+    team_commands = team.add_subparsers(dest="team_command", required=True, metavar="COMMAND")
+    new = team_commands.add_parser(
+        "new",
+        help="scaffold a team request, checked against every stack",
+        description="Write stacks/teams/NAME.yaml for review in a pull request. It is checked against every "
+        "stack first (quotas must fit a cluster of their stack); nothing is written when it does not fit.",
+    )
+    new.add_argument("name", metavar="NAME", help="team name (DNS label): namespace team-NAME")
+    new.add_argument("--owner", action="append", required=True, metavar="EMAIL", help="owner e-mail (repeatable)")
+    new.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="STACK:ACCELERATOR=COUNT",
+        help="accelerators per stack, e.g. prod:H100=16 (repeatable)",
+    )
+    new.add_argument(
+        "--lake-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="lake prefix the team may read and write (repeatable); default datasets/NAME/",
+    )
+
     sub.add_parser("schema", help="print the JSON Schema of `aiinfra:platform` (for editor completion)")
 
     from workloads.serving import local as local_serving  # both import neither torch nor pulumi
@@ -98,6 +123,14 @@ def _schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _team(args: argparse.Namespace) -> int:
+    from aiinfra.teams import new_team
+
+    path = new_team(args.cwd, args.name, args.owner, args.quota, args.lake_prefix)
+    print(f"wrote {path} — review it, then `aiinfra plan --stack <stack>` shows what it adds")
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
     from aiinfra.plan.run import plan_command
 
@@ -118,7 +151,7 @@ def _local(args: argparse.Namespace) -> int:
 
 
 LOCAL_COMMANDS: dict = {}
-COMMANDS = {"plan": _plan, "validate": _validate, "schema": _schema, "local": _local}
+COMMANDS = {"plan": _plan, "validate": _validate, "team": _team, "schema": _schema, "local": _local}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,10 @@ from aiinfra.catalog import CatalogError, Fabric, NodeShape
 from aiinfra.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.errors import InputError, Problem, join_path
 
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DnsName = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=40),
+    StringConstraints(pattern=DNS_LABEL, max_length=40),
     Field(description="Lower-case DNS label: letters, digits and '-', starting with a letter, at most 40."),
 ]
 ZONES = ("raw", "curated", "checkpoints", "models")
@@ -302,6 +303,8 @@ def _pydantic_problems(err: ValidationError, prefix: tuple[str | int, ...] = ())
             msg = e["msg"].removeprefix("Value error, ")
             if kind == "string_pattern_mismatch" and loc and loc[-1] in ("name", "team", "cluster", "pool"):
                 msg = "must be a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 40)"
+            elif kind == "string_pattern_mismatch" and len(loc) > 1 and loc[-2] == "owners":
+                msg = "not an e-mail address; write name@example.com"
             msg = f"{e['input']!r} — {msg}" if not isinstance(e["input"], dict | list) else msg
         problems.append(Problem(path, msg))
     return problems

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,6 @@ AIINFRA = [sys.executable, "-m", "aiinfra.cli"]
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([*AIINFRA, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of this repo's Pulumi project (program, stacks, teams) to break on purpose."""
-    shutil.copy(REPO / "Pulumi.yaml", tmp_path)
-    shutil.copy(REPO / "__main__.py", tmp_path)
-    shutil.copytree(REPO / "stacks", tmp_path / "stacks")
-    return tmp_path
 
 
 def write_stack(project: Path, name: str, platform: dict) -> None:
