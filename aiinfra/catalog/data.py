@@ -16,14 +16,13 @@ GCP_TPU = "https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus"
 AZURE_PRICING = "https://azure.microsoft.com/pricing/details/virtual-machines/linux/ (East US)"
 AZURE_ND = "https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/nd-h100-v5-series"
 
-# Where each GPU machine type is sold: SkyPilot's catalogs, generated from the clouds' price APIs
-# (github.com/skypilot-org/skypilot-catalog), at the commits named. The commit dates were not
-# available where they were read, so REGIONS_AS_OF is the day they were read.
-SKYPILOT_AWS = "skypilot-catalog catalogs/v7/aws/vms.csv@001367d22a0033fac286a8c71aeac7109e431bcb"
-SKYPILOT_GCP = "skypilot-catalog catalogs/v7/gcp/vms.csv@017e2502fb63c7a28757acd94002b2d6099d3e3d"
-SKYPILOT_AZURE = (
-    "skypilot-catalog catalogs/v6/azure/vms.csv@098741e70562f65d7af1cceb81e33b284f742604, which lists US regions only"
-)
+# Where each GPU machine type is sold: SkyPilot's catalogs, generated from the clouds' price APIs, at
+# github.com/skypilot-org/skypilot-catalog commits 001367d22a0033fac286a8c71aeac7109e431bcb (aws),
+# 017e2502fb63c7a28757acd94002b2d6099d3e3d (gcp) and 098741e70562f65d7af1cceb81e33b284f742604 (azure).
+# The commit dates were not available where they were read, so REGIONS_AS_OF is the day of reading.
+SKYPILOT_AWS = "skypilot-catalog@001367d22a00 catalogs/v7/aws/vms.csv"
+SKYPILOT_GCP = "skypilot-catalog@017e2502fb63 catalogs/v7/gcp/vms.csv"
+SKYPILOT_AZURE = "skypilot-catalog@098741e70562 catalogs/v6/azure/vms.csv, which lists US regions only"
 REGIONS_AS_OF = "read 2026-11-22"
 
 # AWS cut P4/P5 on-demand prices by up to 45 % in June 2025; these are the post-cut list prices.
