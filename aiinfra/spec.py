@@ -336,7 +336,13 @@ def _model_at(loc: list[str | int]) -> type[BaseModel] | None:
 def resolve_pool(cluster: ClusterSpec, pool: NodePoolSpec) -> ResolvedPool:
     """Resolve one pool against the catalog; raise CatalogError with every refusal."""
     shape = catalog.resolve(
-        cluster.cloud, pool.accelerator, machine_type=pool.machine_type, fabric=pool.fabric, local_nvme=pool.local_nvme
+        cluster.cloud,
+        pool.accelerator,
+        machine_type=pool.machine_type,
+        fabric=pool.fabric,
+        local_nvme=pool.local_nvme,
+        region=cluster.region,
+        zones=[pool.zone] if pool.zone else cluster.zones,
     )
     problems: list[tuple[str, str]] = []
     nodes = pool.nodes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiinfra.catalog.data import (
@@ -18,7 +19,7 @@ from aiinfra.catalog.data import (
     ONPREM_FABRICS,
     TPU_GENERATIONS,
 )
-from aiinfra.catalog.model import Fabric, MachineShape, Price, TpuGeneration
+from aiinfra.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
 
 __all__ = [
     "CLOUDS",
@@ -27,6 +28,7 @@ __all__ = [
     "Fabric",
     "MachineShape",
     "NodeShape",
+    "Offered",
     "Price",
     "TpuGeneration",
     "TpuSlice",
@@ -43,6 +45,7 @@ FABRIC_OF_CLOUD = {
     Fabric.TCPXO: "gcp",
 }
 MAX_ONPREM_GPUS_PER_NODE = 16
+_DATA_FILE = "aiinfra/catalog/data.py"
 _GPU_RE = re.compile(r"^(?P<model>[A-Za-z][A-Za-z0-9-]*?)(?::(?P<count>[^:]*))?$")
 _TPU_RE = re.compile(r"^TPU-(?P<gen>[a-z0-9]+)(?::(?P<topology>.*))?$", re.IGNORECASE)
 
@@ -196,7 +199,22 @@ def _nvme_for(disks: int, requested: str, what: str) -> tuple[int, str | None]:
     return disks, None
 
 
-def _pick_machine(cloud: str, req: AcceleratorRequest, machine_type: str | None, fabric: Fabric) -> MachineShape:
+def _offered_in(shape: MachineShape, region: str | None, zones: Sequence[str]) -> bool:
+    """False only where the catalog lists where the type is sold and the place is not among them."""
+    offered = shape.offered
+    if offered is None or region is None or not offered.regions:
+        return True
+    return region in offered.regions and (not offered.zones or all(z in offered.zones for z in zones))
+
+
+def _pick_machine(
+    cloud: str,
+    req: AcceleratorRequest,
+    machine_type: str | None,
+    fabric: Fabric,
+    region: str | None,
+    zones: Sequence[str],
+) -> MachineShape:
     own = machines(cloud)
     if req.kind == "cpu":
         name = machine_type or DEFAULT_CPU_MACHINE[cloud]
@@ -242,10 +260,41 @@ def _pick_machine(cloud: str, req: AcceleratorRequest, machine_type: str | None,
             )
         return shape
     if fabric not in (Fabric.AUTO, Fabric.NONE):
-        with_fabric = [m for m in fitting if m.fabric == fabric]
-        if with_fabric:
-            return with_fabric[0]
-    return fitting[0]
+        fitting = [m for m in fitting if m.fabric == fabric] or fitting
+    sold_here = [m for m in fitting if _offered_in(m, region, zones)]
+    return (sold_here or fitting)[0]
+
+
+def _place_problems(
+    shape: MachineShape, region: str | None, zones: Sequence[str], field: str, value: str
+) -> list[tuple[str, str]]:
+    """Refuse a region (or zone) the catalog does not list for the machine type, naming where it is sold."""
+    offered = shape.offered
+    if offered is None or _offered_in(shape, region, zones):
+        return []
+    per = f"per the catalog ({offered.source}, {offered.as_of})"
+    if region not in offered.regions:
+        return [
+            (
+                field,
+                (
+                    f"{value!r} — {shape.machine_type} is not offered in {region} {per}; offered in: "
+                    f"{', '.join(offered.regions)}; pick one of them, or add the region to {_DATA_FILE} with its source"
+                ),
+            )
+        ]
+    here = ", ".join(z for z in offered.zones if z.startswith(f"{region}-"))
+    return [
+        (
+            "zone",
+            (
+                f"{zone!r} — {shape.machine_type} is not offered in zone {zone} {per}; in {region} it is offered in: "
+                f"{here}; set the pool's zone to one of them, or add the zone to {_DATA_FILE} with its source"
+            ),
+        )
+        for zone in zones
+        if zone not in offered.zones
+    ]
 
 
 def _resolve_tpu(cloud: str, req: AcceleratorRequest, fabric: Fabric, local_nvme: str) -> NodeShape:
@@ -338,8 +387,14 @@ def resolve(
     machine_type: str | None = None,
     fabric: str | Fabric = Fabric.AUTO,
     local_nvme: str = "auto",
+    region: str | None = None,
+    zones: Sequence[str] = (),
 ) -> NodeShape:
-    """Resolve one node pool request; raise CatalogError with every refusal and its fix."""
+    """Resolve one node pool request; raise CatalogError with every refusal and its fix.
+
+    With `region` (and the `zones` the pool's nodes may land in), a GPU machine type the catalog lists
+    elsewhere only is refused; among equal machine types, one sold there is preferred.
+    """
     if cloud not in CLOUDS:
         raise CatalogError([("cloud", f"{cloud!r} — choose one of {', '.join(CLOUDS)}")])
     fabric = Fabric(fabric)
@@ -361,8 +416,10 @@ def resolve(
                 )
             ]
         )
-    shape = _pick_machine(cloud, req, machine_type, fabric)
-    problems: list[tuple[str, str]] = []
+    shape = _pick_machine(cloud, req, machine_type, fabric, region, zones)
+    problems = _place_problems(
+        shape, region, zones, "machine_type" if machine_type else "accelerator", machine_type or str(req)
+    )
     resolved_fabric, fabric_problem = _fabric_for(shape.fabric, fabric, shape.machine_type)
     if fabric_problem:
         problems.append(("fabric", fabric_problem))

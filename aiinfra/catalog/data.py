@@ -6,7 +6,7 @@ price carries its own date. Re-check them against the source before relying on a
 
 from __future__ import annotations
 
-from aiinfra.catalog.model import Fabric, MachineShape, Price, TpuGeneration
+from aiinfra.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
 
 AWS_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/ (us-east-1, Linux)"
 AWS_EFA = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa.html#efa-instance-types"
@@ -16,8 +16,119 @@ GCP_TPU = "https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus"
 AZURE_PRICING = "https://azure.microsoft.com/pricing/details/virtual-machines/linux/ (East US)"
 AZURE_ND = "https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/nd-h100-v5-series"
 
+# Where each GPU machine type is sold: SkyPilot's catalogs, generated from the clouds' price APIs, at
+# github.com/skypilot-org/skypilot-catalog commits 001367d22a0033fac286a8c71aeac7109e431bcb (aws),
+# 017e2502fb63c7a28757acd94002b2d6099d3e3d (gcp) and 098741e70562f65d7af1cceb81e33b284f742604 (azure).
+# The commit dates were not available where they were read, so REGIONS_AS_OF is the day of reading.
+SKYPILOT_AWS = "skypilot-catalog@001367d22a00 catalogs/v7/aws/vms.csv"
+SKYPILOT_GCP = "skypilot-catalog@017e2502fb63 catalogs/v7/gcp/vms.csv"
+SKYPILOT_AZURE = "skypilot-catalog@098741e70562 catalogs/v6/azure/vms.csv, which lists US regions only"
+REGIONS_AS_OF = "read 2026-11-22"
+
 # AWS cut P4/P5 on-demand prices by up to 45 % in June 2025; these are the post-cut list prices.
 AWS_GPU_PRICES_AS_OF = "2025-06"
+
+
+def _in_regions(source: str, *regions: str) -> Offered:
+    return Offered(regions=regions, source=source, as_of=REGIONS_AS_OF)
+
+
+def _in_gcp_zones(*zones: str) -> Offered:
+    """GCP lists zones; the regions are their prefixes (us-central1-a is in us-central1)."""
+    regions = tuple(sorted({zone.rsplit("-", 1)[0] for zone in zones}))
+    return Offered(regions=regions, zones=zones, source=SKYPILOT_GCP, as_of=REGIONS_AS_OF)
+
+
+def _not_listed(source: str) -> Offered:
+    """The snapshot has no row for the type: its regions are unknown, so no region is refused."""
+    return Offered(regions=(), source=f"{source} has no row for it", as_of=REGIONS_AS_OF)
+
+
+AWS_G6 = _in_regions(
+    SKYPILOT_AWS,
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-south-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-2",
+    "eu-west-3",
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+)
+GCP_A3_HIGH = _in_gcp_zones(
+    "asia-east1-c",
+    "asia-northeast1-b",
+    "asia-south1-c",
+    "asia-southeast1-b",
+    "asia-southeast1-c",
+    "australia-southeast1-c",
+    "europe-north1-c",
+    "europe-west1-b",
+    "europe-west1-c",
+    "europe-west3-c",
+    "europe-west4-b",
+    "europe-west4-c",
+    "europe-west8-c",
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-east4-a",
+    "us-east4-b",
+    "us-east4-c",
+    "us-east5-a",
+    "us-west1-a",
+    "us-west1-b",
+    "us-west4-a",
+)
+GCP_G2 = _in_gcp_zones(
+    "asia-east1-a",
+    "asia-east1-b",
+    "asia-east1-c",
+    "asia-northeast1-a",
+    "asia-northeast1-b",
+    "asia-northeast1-c",
+    "asia-northeast3-a",
+    "asia-northeast3-b",
+    "asia-south1-a",
+    "asia-south1-b",
+    "asia-south1-c",
+    "asia-southeast1-a",
+    "asia-southeast1-b",
+    "asia-southeast1-c",
+    "europe-west1-b",
+    "europe-west1-c",
+    "europe-west2-a",
+    "europe-west2-b",
+    "europe-west3-a",
+    "europe-west3-b",
+    "europe-west4-a",
+    "europe-west4-b",
+    "europe-west4-c",
+    "europe-west6-b",
+    "europe-west6-c",
+    "me-central2-a",
+    "me-central2-c",
+    "northamerica-northeast1-b",
+    "northamerica-northeast2-a",
+    "northamerica-northeast2-b",
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-east1-b",
+    "us-east1-c",
+    "us-east1-d",
+    "us-east4-a",
+    "us-east4-c",
+    "us-west1-a",
+    "us-west1-b",
+    "us-west1-c",
+    "us-west4-a",
+    "us-west4-c",
+)
 
 
 def _aws(price: float, as_of: str = AWS_GPU_PRICES_AS_OF) -> Price:
@@ -47,6 +158,19 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_aws(55.04),
         source=AWS_EFA,
+        offered=_in_regions(
+            SKYPILOT_AWS,
+            "ap-northeast-1",
+            "ap-south-1",
+            "ap-southeast-2",
+            "ca-central-1",
+            "eu-north-1",
+            "eu-west-2",
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+        ),
     ),
     MachineShape(
         cloud="aws",
@@ -61,6 +185,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_aws(6.88),
         source="https://aws.amazon.com/ec2/instance-types/p5/",
+        offered=_not_listed(SKYPILOT_AWS),
     ),
     MachineShape(
         cloud="aws",
@@ -75,6 +200,17 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_aws(63.30),
         source=AWS_EFA,
+        offered=_in_regions(
+            SKYPILOT_AWS,
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-south-1",
+            "ap-southeast-3",
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+        ),
     ),
     MachineShape(
         cloud="aws",
@@ -89,6 +225,9 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_aws(63.30),
         source=AWS_EFA,
+        offered=_in_regions(
+            SKYPILOT_AWS, "ap-southeast-2", "ap-southeast-3", "eu-north-1", "eu-west-2", "us-east-2", "us-west-2"
+        ),
     ),
     MachineShape(
         cloud="aws",
@@ -103,6 +242,18 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=1000,
         price=_aws(21.96),
         source=AWS_EFA,
+        offered=_in_regions(
+            SKYPILOT_AWS,
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-south-1",
+            "ap-southeast-2",
+            "eu-central-1",
+            "eu-west-1",
+            "us-east-1",
+            "us-east-2",
+            "us-west-2",
+        ),
     ),
     MachineShape(
         cloud="aws",
@@ -117,6 +268,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=1000,
         price=_aws(27.45),
         source=AWS_EFA,
+        offered=_in_regions(SKYPILOT_AWS, "us-east-1", "us-west-2"),
     ),
     MachineShape(
         cloud="aws",
@@ -131,6 +283,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=250,
         price=_aws(0.8048, "2025-05"),
         source="https://aws.amazon.com/ec2/instance-types/g6/",
+        offered=AWS_G6,
     ),
     MachineShape(
         cloud="aws",
@@ -145,6 +298,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=940,
         price=_aws(4.6016, "2025-05"),
         source="https://aws.amazon.com/ec2/instance-types/g6/",
+        offered=AWS_G6,
     ),
     MachineShape(
         cloud="aws",
@@ -159,6 +313,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=940,
         price=_aws(13.3504, "2025-05"),
         source="https://aws.amazon.com/ec2/instance-types/g6/",
+        offered=AWS_G6,
     ),
     MachineShape(
         cloud="aws",
@@ -189,6 +344,29 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(88.25),
         source="https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-mega-vms",
         gpu_type="nvidia-h100-mega-80gb",
+        offered=_in_gcp_zones(
+            "asia-east1-c",
+            "asia-northeast1-b",
+            "asia-southeast1-b",
+            "asia-southeast1-c",
+            "australia-southeast1-c",
+            "europe-north1-c",
+            "europe-west1-b",
+            "europe-west1-c",
+            "europe-west3-c",
+            "europe-west4-b",
+            "europe-west4-c",
+            "us-central1-a",
+            "us-central1-b",
+            "us-central1-c",
+            "us-east4-a",
+            "us-east4-b",
+            "us-east4-c",
+            "us-east5-a",
+            "us-west1-a",
+            "us-west1-b",
+            "us-west4-a",
+        ),
     ),
     MachineShape(
         cloud="gcp",
@@ -204,6 +382,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(11.06),
         source="https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-high-vms",
         gpu_type="nvidia-h100-80gb",
+        offered=GCP_A3_HIGH,
     ),
     MachineShape(
         cloud="gcp",
@@ -219,6 +398,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(22.12),
         source="https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-high-vms",
         gpu_type="nvidia-h100-80gb",
+        offered=GCP_A3_HIGH,
     ),
     MachineShape(
         cloud="gcp",
@@ -234,6 +414,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(44.24),
         source="https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-high-vms",
         gpu_type="nvidia-h100-80gb",
+        offered=GCP_A3_HIGH,
     ),
     MachineShape(
         cloud="gcp",
@@ -249,6 +430,17 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(84.81),
         source="https://cloud.google.com/compute/docs/accelerator-optimized-machines#a3-ultra-vms",
         gpu_type="nvidia-h200-141gb",
+        offered=_in_gcp_zones(
+            "asia-south1-b",
+            "asia-south2-c",
+            "europe-west1-b",
+            "europe-west4-a",
+            "us-central1-b",
+            "us-east4-b",
+            "us-east5-a",
+            "us-south1-b",
+            "us-west1-c",
+        ),
     ),
     MachineShape(
         cloud="gcp",
@@ -264,6 +456,15 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(40.22),
         source=GCP_GPU,
         gpu_type="nvidia-a100-80gb",
+        offered=_in_gcp_zones(
+            "asia-southeast1-c",
+            "europe-west4-a",
+            "us-central1-a",
+            "us-central1-c",
+            "us-east4-c",
+            "us-east5-a",
+            "us-east5-b",
+        ),
     ),
     MachineShape(
         cloud="gcp",
@@ -279,6 +480,26 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(29.39),
         source=GCP_GPU,
         gpu_type="nvidia-tesla-a100",
+        offered=_in_gcp_zones(
+            "asia-northeast1-a",
+            "asia-northeast1-c",
+            "asia-northeast3-a",
+            "asia-northeast3-b",
+            "asia-southeast1-b",
+            "asia-southeast1-c",
+            "europe-west4-a",
+            "europe-west4-b",
+            "me-west1-a",
+            "me-west1-c",
+            "us-central1-a",
+            "us-central1-b",
+            "us-central1-c",
+            "us-central1-f",
+            "us-east1-b",
+            "us-west1-b",
+            "us-west3-b",
+            "us-west4-b",
+        ),
     ),
     MachineShape(
         cloud="gcp",
@@ -294,6 +515,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(0.8536),
         source=GCP_GPU,
         gpu_type="nvidia-l4",
+        offered=GCP_G2,
     ),
     MachineShape(
         cloud="gcp",
@@ -309,6 +531,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(2.0004),
         source=GCP_GPU,
         gpu_type="nvidia-l4",
+        offered=GCP_G2,
     ),
     MachineShape(
         cloud="gcp",
@@ -324,6 +547,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(4.0008),
         source=GCP_GPU,
         gpu_type="nvidia-l4",
+        offered=GCP_G2,
     ),
     MachineShape(
         cloud="gcp",
@@ -339,6 +563,7 @@ MACHINES: tuple[MachineShape, ...] = (
         price=_gcp(8.0016),
         source=GCP_GPU,
         gpu_type="nvidia-l4",
+        offered=GCP_G2,
     ),
     MachineShape(
         cloud="gcp",
@@ -369,6 +594,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_azure(98.32),
         source=AZURE_ND,
+        offered=_in_regions(SKYPILOT_AZURE, "eastus", "eastus2", "westus"),
     ),
     MachineShape(
         cloud="azure",
@@ -384,6 +610,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=3576,
         price=_azure(110.24),
         source="https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/nd-h200-v5-series",
+        offered=_not_listed(SKYPILOT_AZURE),
     ),
     MachineShape(
         cloud="azure",
@@ -399,6 +626,7 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=1788,
         price=_azure(32.77),
         source="https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/ndma100v4-series",
+        offered=_in_regions(SKYPILOT_AZURE, "eastus", "eastus2", "southcentralus"),
     ),
     MachineShape(
         cloud="azure",
@@ -413,6 +641,9 @@ MACHINES: tuple[MachineShape, ...] = (
         nvme_disk_gib=894,
         price=_azure(3.673),
         source="https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/nca100v4-series",
+        offered=_in_regions(
+            SKYPILOT_AZURE, "centralus", "eastus", "eastus2", "southcentralus", "westus", "westus2", "westus3"
+        ),
     ),
     MachineShape(
         cloud="azure",

@@ -25,6 +25,18 @@ class Price:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Offered:
+    """Where a machine type is offered, as one catalog snapshot lists it."""
+
+    regions: tuple[str, ...]
+    """Empty: the snapshot does not list the type, so its regions are unknown and not checked."""
+    zones: tuple[str, ...] = ()
+    """Zone names, where the snapshot gives them (GCP); empty: zones are not checked."""
+    source: str
+    as_of: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class MachineShape:
     """One machine type of one cloud, as its vendor documents it."""
 
@@ -46,6 +58,8 @@ class MachineShape:
     gpu_type: str | None = None
     """The cloud's own accelerator name where its API needs one (GCP guest accelerator type)."""
     fabric_gbps_per_interface: int | None = None
+    offered: Offered | None = None
+    """Regions (and zones) the type is sold in; None for CPU types, which are not checked."""
 
 
 @dataclass(frozen=True, kw_only=True)

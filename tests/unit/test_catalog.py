@@ -102,3 +102,72 @@ def test_every_fact_names_its_source_and_date():
 
 def test_on_prem_nodes_have_no_list_price():
     assert catalog.resolve("onprem", "H100:8", fabric="infiniband").price is None
+
+
+# ------------------------------------------------------------------ where machines are sold
+
+GPU_SHAPES = [m for m in MACHINES if m.accelerator != "cpu"]
+
+
+def test_every_gpu_shape_says_where_it_is_sold_and_from_which_snapshot():
+    assert all(m.offered and m.offered.source and m.offered.as_of for m in GPU_SHAPES)
+    # The snapshots have no row for these two; any other GPU shape without regions is data gone missing.
+    unlisted = {m.machine_type for m in GPU_SHAPES if not m.offered.regions}
+    assert unlisted == {"p5.4xlarge", "Standard_ND96isr_H200_v5"}
+
+
+def test_gcp_zones_lie_in_the_listed_regions():
+    for m in GPU_SHAPES:
+        if m.cloud == "gcp":
+            assert m.offered.zones and {z.rsplit("-", 1)[0] for z in m.offered.zones} == set(m.offered.regions)
+
+
+def test_a_region_the_catalog_does_not_list_is_refused_with_where_it_is_sold():
+    with pytest.raises(CatalogError) as err:
+        catalog.resolve("azure", "H100:8", region="westus2")
+    [(field, message)] = err.value.problems
+    assert field == "accelerator"
+    assert message.startswith(
+        "'H100:8' — Standard_ND96isr_H100_v5 is not offered in westus2 per the catalog (skypilot-catalog@098741e70562 "
+        "catalogs/v6/azure/vms.csv, which lists US regions only, read 2026-11-22); "
+        "offered in: eastus, eastus2, westus; pick one of them, "
+        "or add the region to aiinfra/catalog/data.py with its source"
+    )
+
+
+def test_a_listed_region_resolves():
+    assert catalog.resolve("azure", "H100:8", region="eastus").machine_type == "Standard_ND96isr_H100_v5"
+    assert catalog.resolve("aws", "L4:1", region="eu-north-1").machine_type == "g6.xlarge"
+
+
+def test_a_named_machine_type_is_refused_on_its_own_field():
+    with pytest.raises(CatalogError) as err:
+        catalog.resolve("aws", "H100:8", machine_type="p5.48xlarge", region="eu-west-1")
+    assert [f for f, _ in err.value.problems] == ["machine_type"]
+    assert "'p5.48xlarge' — p5.48xlarge is not offered in eu-west-1" in err.value.problems[0][1]
+
+
+def test_auto_pick_prefers_a_machine_sold_in_the_region():
+    # p5en is the first H200:8 choice, but the catalog lists only p5e in eu-north-1.
+    assert catalog.resolve("aws", "H200:8", region="us-east-1").machine_type == "p5en.48xlarge"
+    assert catalog.resolve("aws", "H200:8", region="eu-north-1").machine_type == "p5e.48xlarge"
+    assert catalog.resolve("aws", "H200:8", fabric="efa", region="eu-north-1").machine_type == "p5e.48xlarge"
+    with pytest.raises(CatalogError, match=r"p5en\.48xlarge is not offered in sa-east-1"):
+        catalog.resolve("aws", "H200:8", region="sa-east-1")
+
+
+def test_gcp_zones_the_machine_is_not_in_are_refused_on_the_zone():
+    assert catalog.resolve("gcp", "H200:8", region="us-central1", zones=["us-central1-b"]).machine_type
+    with pytest.raises(CatalogError) as err:
+        catalog.resolve("gcp", "H200:8", region="us-central1", zones=["us-central1-a", "us-central1-b"])
+    [(field, message)] = err.value.problems
+    assert field == "zone"
+    assert message.startswith("'us-central1-a' — a3-ultragpu-8g is not offered in zone us-central1-a per the catalog")
+    assert "in us-central1 it is offered in: us-central1-b; set the pool's zone to one of them" in message
+
+
+def test_unknown_offerings_cpu_tpu_and_onprem_are_not_checked():
+    assert catalog.resolve("azure", "H200:8", region="westeurope").machine_type == "Standard_ND96isr_H200_v5"
+    assert catalog.resolve("azure", "cpu", region="westeurope").machine_type == "Standard_D8s_v5"
+    assert catalog.resolve("gcp", "TPU-v5p:2x2x2", region="europe-west4", zones=["europe-west4-b"]).tpu
+    assert catalog.resolve("onprem", "H100:8", fabric="infiniband", region="anywhere").machine_type is None

@@ -1,7 +1,9 @@
 import copy
 
 import pytest
+import yaml
 
+from aiinfra.cli import main
 from aiinfra.errors import InputError
 from aiinfra.spec import build_platform, declared_capacity, json_schema
 
@@ -314,3 +316,29 @@ def test_json_schema_describes_the_pool_fields():
     pool = schema["$defs"]["NodePoolSpec"]["properties"]
     assert {"accelerator", "fabric", "local_nvme", "capacity", "nodes"} <= set(pool)
     assert "auto uses the machine's fabric" in pool["fabric"]["description"]
+
+
+def test_pools_are_checked_against_the_regions_and_zones_their_machines_are_sold_in():
+    assert build_platform(with_cluster(region="us-east-2", zones=["us-east-2a"]))
+    [found] = problems(with_cluster(region="eu-west-1", zones=["eu-west-1a"]))
+    assert found.startswith(
+        "clusters[0].node_pools[0].accelerator: 'H100:8' — p5.48xlarge is not offered in eu-west-1 per the catalog"
+    )
+    gcp = with_cluster(cloud="gcp", region="us-central1", zones=["us-central1-a", "us-central1-f"])
+    [found] = problems(gcp)
+    assert found.startswith("clusters[0].node_pools[0].zone: 'us-central1-f' — a3-megagpu-8g is not offered in zone")
+    gcp["clusters"][0]["node_pools"][0]["zone"] = "us-central1-a"
+    assert build_platform(gcp)
+
+
+def test_validate_exits_2_naming_the_pool_and_the_regions(tmp_path, capsys):
+    (tmp_path / "Pulumi.yaml").write_text("name: t\nruntime: python\nstackConfigDir: stacks\n")
+    (tmp_path / "__main__.py").write_text("")
+    (tmp_path / "stacks").mkdir()
+    stack = with_cluster(cloud="azure", region="westus2", zones=["1"])
+    (tmp_path / "stacks" / "Pulumi.west.yaml").write_text(yaml.safe_dump({"config": {"aiinfra:platform": stack}}))
+    assert main(["-C", str(tmp_path), "validate", "--stack", "west"]) == 2
+    err = capsys.readouterr().err
+    assert "error: clusters[0].node_pools[0].accelerator: 'H100:8' — Standard_ND96isr_H100_v5 is not offered in " in err
+    assert "westus2 per the catalog" in err and "offered in: eastus, eastus2, westus; pick one of them" in err
+    assert "Traceback" not in err
