@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiinfra
 from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
@@ -52,14 +52,16 @@ def _read_file(path: Path, against: str) -> dict[str, Any]:
     return _checked(document, against, "the file")
 
 
-def _extract(root: Path, commit: str, into: Path) -> None:
+def _extract(root: Path, commit: str, into: Path, against: str) -> None:
     """The commit's tree (the whole repository) under `into`, without touching the repository."""
-    with subprocess.Popen(["git", "-C", str(root), "archive", "--format=tar", commit], stdout=subprocess.PIPE) as git:
-        assert git.stdout is not None
+    archive = ["git", "-C", str(root), "archive", "--format=tar", commit]
+    with subprocess.Popen(archive, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as git:
+        assert git.stdout is not None and git.stderr is not None
         with tarfile.open(fileobj=git.stdout, mode="r|") as tar:
             tar.extractall(into, filter="data")
+        message = git.stderr.read().decode(errors="replace").strip()
     if git.returncode != 0:
-        raise RuntimeError(f"git archive {commit} exited {git.returncode}")
+        raise _error(against, f"`git archive {commit[:12]}` failed: {message}")
 
 
 def _base_error(stderr: str) -> str:
@@ -81,7 +83,7 @@ def _planned_at_ref(
     except (OSError, subprocess.CalledProcessError):
         raise _error(against, f"not a file, and {root} is not in a git repository to read a ref from") from None
     try:
-        commit = _git(root, "rev-parse", "--verify", "--quiet", f"{against}^{{commit}}")
+        commit = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{against}^{{commit}}")
     except subprocess.CalledProcessError:
         raise _error(
             against,
@@ -90,36 +92,39 @@ def _planned_at_ref(
 
     scratch = Path(tempfile.mkdtemp(prefix="aiinfra-against-"))
     try:
-        tree = scratch / "tree"
-        _extract(top, commit, tree)
-        project = tree / prefix
-        pythonpath = [str(project), str(tree), str(OWN_CODE), os.environ.get("PYTHONPATH", "")]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
-        command = [sys.executable, "-m", "aiinfra.cli", "-C", str(project), "plan", "--stack", stack, "--json"]
+        _extract(top, commit, scratch / "tree", against)
         with (scratch / "out.json").open("w+") as out, (scratch / "err.txt").open("w+") as err:
-            base = subprocess.Popen([*command, *plan_args], cwd=project, env=env, stdout=out, stderr=err)
+            base = _start(scratch / "tree", prefix, stack, plan_args, out, err)
             try:
-
-                def result() -> dict[str, Any]:
-                    base.wait()
-                    out.seek(0)
-                    err.seek(0)
-                    if base.returncode not in (EXIT_OK, EXIT_POLICY):
-                        raise _error(
-                            against, f"planning stack {stack!r} at {commit[:12]} failed: {_base_error(err.read())}"
-                        )
-                    try:
-                        return _checked(json.load(out), against, f"the plan at {commit[:12]}")
-                    except json.JSONDecodeError:
-                        raise _error(against, f"the plan at {commit[:12]} printed no JSON") from None
-
-                yield result
+                yield lambda: _finish(base, out, err, against, f"stack {stack!r} at {commit[:12]}")
             finally:
                 if base.poll() is None:
                     base.kill()
                     base.wait()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start(tree: Path, prefix: str, stack: str, plan_args: list[str], out: IO, err: IO) -> subprocess.Popen:
+    """`aiinfra plan --json` of the project at `tree/prefix`, importing that tree's own code first."""
+    project = tree / prefix
+    pythonpath = [str(project), str(tree), str(OWN_CODE), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    command = [sys.executable, "-m", "aiinfra.cli", "-C", str(project), "plan", "--stack", stack, "--json", *plan_args]
+    return subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err)
+
+
+def _finish(base: subprocess.Popen, out: IO, err: IO, against: str, what: str) -> dict[str, Any]:
+    """The base's plan document once it is done; exit 1 (policy violations) still printed one."""
+    base.wait()
+    out.seek(0)
+    err.seek(0)
+    if base.returncode not in (EXIT_OK, EXIT_POLICY):
+        raise _error(against, f"planning {what} failed: {_base_error(err.read())}")
+    try:
+        return _checked(json.load(out), against, f"the plan of {what}")
+    except json.JSONDecodeError:
+        raise _error(against, f"the plan of {what} printed no JSON") from None
 
 
 @contextmanager

@@ -43,13 +43,16 @@ def _name(urn: str) -> str:
 
 def _group(urn: str, states: dict[str, dict[str, Any]]) -> str:
     """The top-level component (a child of the stack) the resource belongs to, as `Type name`:
-    `Cluster dev-aws`, `DataLake lake-aws`."""
+    `Cluster dev-aws`, `DataLake lake-aws`; the stack itself and resources right under it are
+    `(stack)`."""
     current = urn
     while True:
         parent = states[current].get("parent")
         if not parent or parent not in states:
             return STACK_GROUP
         if not states[parent].get("parent"):
+            if states[current].get("custom"):
+                return STACK_GROUP
             return f"{states[current]['type'].rsplit(':', 1)[-1]} {_name(current)}"
         current = parent
 
