@@ -58,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--sarif", type=Path, metavar="FILE", help="write policy results as SARIF 2.1.0 (code scanning)")
     plan.add_argument("--junit", type=Path, metavar="FILE", help="write policy results as JUnit XML")
+    plan.add_argument(
+        "--against",
+        metavar="REF|FILE.json",
+        help="compare with a base: the same stack planned at a git ref (branch, tag, sha, HEAD~1) or an "
+        "earlier `plan --json` file; shows resources added/removed/changed, policy and cost deltas",
+    )
+    plan.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="with --against: write the comparison as a pull-request comment in Markdown",
+    )
 
     validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
     validate.add_argument("-s", "--stack", required=True, help="stack name")
@@ -143,6 +155,8 @@ def _plan(args: argparse.Namespace) -> int:
         policy_configs=args.policy_config,
         sarif=args.sarif,
         junit=args.junit,
+        against=args.against,
+        markdown=args.markdown,
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiinfra.errors import EXIT_OK, EXIT_POLICY
+from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
 
@@ -84,22 +85,61 @@ def plan_command(
     policy_configs: list[Path] | None = None,
     sarif: Path | None = None,
     junit: Path | None = None,
+    against: str | None = None,
+    markdown: Path | None = None,
 ) -> int:
-    plan = compute_plan(root, stack, policy_packs=policy_packs, policy_configs=policy_configs, sarif=sarif, junit=junit)
+    """Plan `stack`, print it, and with `against` (a git ref or an earlier --json file) what changes
+    relative to it. The exit code is the current plan's policy verdict either way."""
+    if markdown is not None and against is None:
+        raise InputError(Problem("--markdown", "compares with a base; add --against REF or --against FILE.json"))
+    with ExitStack() as stack_of_base:
+        base = None
+        if against is not None:
+            from aiinfra.plan.against import base_plan
+
+            base = stack_of_base.enter_context(
+                base_plan(root, against, stack, _policy_args(policy_packs, policy_configs))
+            )
+        plan = compute_plan(
+            root, stack, policy_packs=policy_packs, policy_configs=policy_configs, sarif=sarif, junit=junit
+        )
+        diff = None
+        if base is not None:
+            from aiinfra.plan.diff import compare
+
+            diff = compare(base(), plan.document, base=against)
     if export_dir is not None:
         from aiinfra.plan.export import export
 
         export(plan.run, plan.project.root / export_dir)  # relative to -C DIR, as every path flag is
+    if diff is not None and markdown is not None:
+        from aiinfra.plan.diff import render_markdown
+
+        (plan.project.root / markdown).write_text(render_markdown(diff, stack))
     if as_json:
-        json.dump(plan.document, sys.stdout, indent=2, default=str)
+        document = plan.document if diff is None else {**plan.document, "diff": diff}
+        json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        from rich.console import Console
-
-        from aiinfra.plan.report import render
-        from aiinfra.policy.report import render_table
-
-        console = Console()
-        render(plan.run, plan.document, console)
-        render_table(plan.policy, console)
+        _print_plan(plan, diff)
     return EXIT_POLICY if plan.policy.blocking else EXIT_OK
+
+
+def _policy_args(packs: list[Path] | None, configs: list[Path] | None) -> list[str]:
+    """The policy flags again, for planning the base the same way (paths stay relative to its project)."""
+    return [f"--policy-pack={p}" for p in packs or []] + [f"--policy-config={c}" for c in configs or []]
+
+
+def _print_plan(plan: Plan, diff: dict[str, Any] | None) -> None:
+    from rich.console import Console
+
+    from aiinfra.plan.report import render
+    from aiinfra.policy.report import render_table
+
+    console = Console()
+    render(plan.run, plan.document, console)
+    render_table(plan.policy, console)
+    if diff is not None:
+        from aiinfra.plan.diff import render_terminal
+
+        render_terminal(diff, console)
