@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STACK ?= dev
 
-.PHONY: run test lint plan-prod bench clean
+.PHONY: run test lint browser plan-prod bench clean
 
 $(BIN)/aiinfra: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,7 +19,11 @@ lint: $(BIN)/aiinfra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The report tests render pages in Debian's headless Chromium; install it where it is missing (CI runs as root).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: lint browser
 	$(BIN)/pytest -n 2
 
 bench: $(BIN)/aiinfra

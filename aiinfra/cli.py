@@ -10,6 +10,24 @@ from pathlib import Path
 from aiinfra.errors import EXIT_INPUT, InputError
 
 
+def _policy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy-pack",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="run the policy pack in DIR (repeatable); default: the project's policies/ if it is a pack",
+    )
+    parser.add_argument(
+        "--policy-config",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="policy config for the --policy-pack in the same position, in `pulumi --policy-pack-config` "
+        "format; default: each pack's config/<stack>.json if it exists",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aiinfra",
@@ -41,21 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write rendered Kubernetes manifests (DIR/kubernetes/<cluster>/) and IAM documents (DIR/iam/) for review",
     )
 
-    plan.add_argument(
-        "--policy-pack",
-        type=Path,
-        action="append",
-        metavar="DIR",
-        help="run the policy pack in DIR (repeatable); default: the project's policies/ if it is a pack",
-    )
-    plan.add_argument(
-        "--policy-config",
-        type=Path,
-        action="append",
-        metavar="FILE",
-        help="policy config for the --policy-pack in the same position, in `pulumi --policy-pack-config` "
-        "format; default: each pack's config/<stack>.json if it exists",
-    )
+    _policy_arguments(plan)
     plan.add_argument("--sarif", type=Path, metavar="FILE", help="write policy results as SARIF 2.1.0 (code scanning)")
     plan.add_argument("--junit", type=Path, metavar="FILE", help="write policy results as JUnit XML")
     plan.add_argument(
@@ -70,6 +74,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="with --against: write the comparison as a pull-request comment in Markdown",
     )
+
+    report = sub.add_parser(
+        "report",
+        help="write a plan as one self-contained HTML page: resource graphs, policy verdicts, cost",
+        description="Plan the stack as `aiinfra plan` does and write one HTML file (inline CSS and SVG, "
+        "nothing fetched). Exit 0 ok, 1 mandatory policy violations (the file is still written), 2 invalid input.",
+    )
+    report.add_argument("-s", "--stack", required=True, help="stack name (stacks/Pulumi.<stack>.yaml)")
+    report.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="FILE", help="the HTML file to write (e.g. report.html)"
+    )
+    _policy_arguments(report)
 
     validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
     validate.add_argument("-s", "--stack", required=True, help="stack name")
@@ -160,12 +176,27 @@ def _plan(args: argparse.Namespace) -> int:
     )
 
 
+def _report(args: argparse.Namespace) -> int:
+    from aiinfra.report.page import report_command
+
+    return report_command(
+        args.cwd, args.stack, args.output, policy_packs=args.policy_pack, policy_configs=args.policy_config
+    )
+
+
 def _local(args: argparse.Namespace) -> int:
     return LOCAL_COMMANDS[args.workload](args)
 
 
 LOCAL_COMMANDS: dict = {}
-COMMANDS = {"plan": _plan, "validate": _validate, "team": _team, "schema": _schema, "local": _local}
+COMMANDS = {
+    "plan": _plan,
+    "report": _report,
+    "validate": _validate,
+    "team": _team,
+    "schema": _schema,
+    "local": _local,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

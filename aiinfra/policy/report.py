@@ -28,16 +28,21 @@ def resource_label(urn: str | None) -> str:
     return f"{qualified_type.rsplit('$', 1)[-1]} {name}"
 
 
-def _status(v: Violation) -> str:
+def violation_status(v: Violation) -> str:
     if v.waived:
         return "waived"
     return f"{v.enforcement_level} (waiver expired)" if v.waiver else v.enforcement_level
 
 
+def by_importance(violations: list[Violation]) -> list[Violation]:
+    """Blocking first, waived last; then by policy and resource."""
+    return sorted(violations, key=lambda v: (not v.blocking, v.waived, v.policy_name, v.urn or ""))
+
+
 def render_table(report: PolicyReport, console: Console) -> None:
     if not report.packs:
         return
-    violations = sorted(report.violations, key=lambda v: (not v.blocking, v.waived, v.policy_name, v.urn or ""))
+    violations = by_importance(report.violations)
     if violations:
         table = Table(title="Policy violations", title_justify="left", expand=True)
         table.add_column("Level", max_width=11)
@@ -46,7 +51,7 @@ def render_table(report: PolicyReport, console: Console) -> None:
         for v in violations:
             colour = "dim" if v.waived else "red" if v.blocking else "yellow"
             subject = f"{v.policy_name}\n[dim]{resource_label(v.urn)}[/]"
-            table.add_row(f"[{colour}]{_status(v)}[/]", subject, v.message)
+            table.add_row(f"[{colour}]{violation_status(v)}[/]", subject, v.message)
         console.print(table)
     blocking = sum(v.blocking for v in violations)
     waived = sum(v.waived for v in violations)
@@ -141,7 +146,7 @@ def junit(report: PolicyReport) -> ET.Element:
         for v in pack.violations:
             case = ET.SubElement(suite, "testcase", classname=f"{pack.name}.{v.policy_name}", name=v.urn or "(stack)")
             if v.blocking:
-                failure = ET.SubElement(case, "failure", message=v.message.splitlines()[0], type=_status(v))
+                failure = ET.SubElement(case, "failure", message=v.message.splitlines()[0], type=violation_status(v))
                 failure.text = v.message
             elif v.waived and v.waiver:
                 ET.SubElement(case, "skipped", message=f"waived until {v.waiver.expires}: {v.waiver.reason}")

@@ -1,0 +1,248 @@
+"""The plan's `cost` object (see the cost contract in the README) as a bar chart and tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+LABEL_W = 250
+BAR_W = 620
+VALUE_W = 330
+ROW_H = 34
+HEAD_H = 30
+AXIS_H = 26
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    detail: str
+    low: float
+    high: float
+    estimate: bool
+    total: bool = False
+
+
+def money(amount: float, currency: str) -> str:
+    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
+
+
+def span(values: dict[str, float], currency: str) -> str:
+    """A min–max range, or one figure when they are equal."""
+    low, high = money(values["min"], currency), money(values["max"], currency)
+    return low if low == high else f"{low} – {high}"
+
+
+def _short(amount: float) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if amount >= size:
+            return f"${amount / size:g}{suffix}"
+    return f"${amount:g}"
+
+
+def ticks(top: float) -> list[float]:
+    """Round axis values from 0 to at least `top`: steps of 1, 2 or 5 × 10^k, at most 6 of them."""
+    if top <= 0:
+        return [0.0, 1.0]
+    magnitude = 10 ** math.floor(math.log10(top / 5))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if top / (m * magnitude) <= 5)
+    return [i * step for i in range(math.ceil(top / step - 1e-9) + 1)]
+
+
+def _bars(cost: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
+    clusters = [
+        Bar(
+            c["name"],
+            f"{c['cloud']} · {c['region']}" if c.get("region") else c["cloud"],
+            c["monthly"]["min"],
+            c["monthly"]["max"],
+            any(p["estimate"] for p in c["pools"]),
+        )
+        for c in cost["clusters"]
+    ]
+    lakes = [
+        Bar(
+            lake["name"],
+            f"{lake['cloud']} · {_stored(lake['stored_tib'])}",
+            lake["monthly"],
+            lake["monthly"],
+            False,
+        )
+        for lake in cost["lakes"]
+    ]
+    total = Bar(
+        "Total",
+        "clusters + lakes",
+        cost["total"]["monthly"]["min"],
+        cost["total"]["monthly"]["max"],
+        cost["estimate"],
+        total=True,
+    )
+    teams = [
+        Bar(
+            t["team"],
+            ", ".join(f"{q['count']}× {q['accelerator']}" for q in t["quotas"]),
+            t["monthly"]["min"],
+            t["monthly"]["max"],
+            False,
+        )
+        for t in cost["teams"]
+    ]
+    sections = [("Clusters", clusters), ("Data lakes (storage)", lakes), ("", [total])]
+    if teams:
+        sections.append(("Teams at full quota (shares of the clusters above, not added to the total)", teams))
+    return [(head, bars) for head, bars in sections if bars]
+
+
+def chart_svg(cost: dict[str, Any]) -> str:
+    """Monthly cost as horizontal min–max range bars on one linear scale: clusters, lakes, the total, teams."""
+    currency = cost["currency"]
+    sections = _bars(cost)
+    axis = ticks(max(b.high for _, bars in sections for b in bars))
+    scale = BAR_W / axis[-1]
+    rows: list[str] = []
+    y = AXIS_H
+    for head, bars in sections:
+        if head:
+            rows.append(f'<text class="section" x="0" y="{y + 20}">{escape(head)}</text>')
+            y += HEAD_H
+        for bar in bars:
+            mid = y + ROW_H / 2
+            x0, x1 = LABEL_W + bar.low * scale, LABEL_W + bar.high * scale
+            figure = span({"min": bar.low, "max": bar.high}, currency) + " /mo"
+            rows.append(
+                f'<g class="row{" total" if bar.total else ""}">'
+                f'<text class="label" x="0" y="{mid - 2:.1f}">{escape(bar.label)}</text>'
+                f'<text class="detail" x="0" y="{mid + 11:.1f}">{escape(bar.detail)}</text>'
+                f'<line class="floor" x1="{LABEL_W}" y1="{mid:.1f}" x2="{x0:.1f}" y2="{mid:.1f}"/>'
+                f'<rect class="range{" estimate" if bar.estimate else ""}" x="{x0:.1f}" y="{mid - 8:.1f}" '
+                f'width="{max(x1 - x0, 2):.1f}" height="16" rx="2"><title>{escape(figure)}</title></rect>'
+                f'<text class="value" x="{LABEL_W + BAR_W + 12}" y="{mid + 4:.1f}">{escape(figure)}'
+                + ('<tspan class="estimate"> estimate</tspan>' if bar.estimate else "")
+                + "</text></g>"
+            )
+            y += ROW_H
+    grid = "".join(
+        f'<line class="grid" x1="{LABEL_W + t * scale:.1f}" y1="{AXIS_H - 6}" x2="{LABEL_W + t * scale:.1f}" '
+        f'y2="{y}"/><text class="tick" x="{LABEL_W + t * scale:.1f}" y="{AXIS_H - 10}">{_short(t)}</text>'
+        for t in axis
+    )
+    width = LABEL_W + BAR_W + VALUE_W
+    return (
+        f'<svg class="cost-chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{y + 4}" '
+        f'viewBox="0 0 {width} {y + 4}" aria-label="Monthly cost per cluster, lake and team">'
+        "<title>Monthly cost per cluster, lake and team (min–max node counts)</title>"
+        '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f6c26b"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#e37400" stroke-width="3"/></pattern></defs>'
+        f"{grid}{''.join(rows)}</svg>"
+    )
+
+
+def _source(item: dict[str, Any]) -> str:
+    source, as_of = item.get("source") or "", escape(str(item.get("as_of") or ""))
+    if source.startswith(("https://", "http://")):
+        return f'<a href="{escape(source)}">source</a> {as_of}'
+    return f"{escape(source)} {as_of}".strip()
+
+
+def _stored(tib: float | None) -> str:
+    return "not set" if tib is None else f"{tib:g} TiB"
+
+
+def tables(cost: dict[str, Any]) -> str:
+    """Pools and fixed items per cluster, lakes and team quotas, with hourly and monthly figures."""
+    currency = cost["currency"]
+    rows = []
+    for c in cost["clusters"]:
+        for item in c["fixed"]:
+            hourly = {"min": item["usd_per_hour"], "max": item["usd_per_hour"]}
+            monthly = {k: round(v * cost["hours_per_month"], 2) for k, v in hourly.items()}
+            rows.append(
+                (c["name"], item["item"], "", "", "", money(item["usd_per_hour"], currency), hourly, monthly, item)
+            )
+        for p in c["pools"]:
+            accel = f"{p['accelerators_per_node']}× {p['accelerator']}" if p.get("accelerator") else "cpu"
+            price = "owned" if p["usd_per_node_hour"] is None else money(p["usd_per_node_hour"], currency)
+            rows.append(
+                (
+                    c["name"],
+                    f"{p['name']} ({p['machine_type']})" if p.get("machine_type") else p["name"],
+                    accel,
+                    f"{p['nodes']['min']}–{p['nodes']['max']}",
+                    p["capacity"] + (" (estimate)" if p["estimate"] else ""),
+                    price,
+                    p["hourly"],
+                    p["monthly"],
+                    p,
+                )
+            )
+    body = "".join(
+        f"<tr><td>{escape(cluster)}</td><td>{escape(what)}</td><td>{escape(accel)}</td><td>{escape(nodes)}</td>"
+        f'<td>{escape(capacity)}</td><td class="num">{escape(price)}</td>'
+        f'<td class="num">{escape(span(hourly, currency))}</td>'
+        f'<td class="num">{escape(span(monthly, currency))}</td><td>{_source(item)}</td></tr>'
+        for cluster, what, accel, nodes, capacity, price, hourly, monthly, item in rows
+    )
+    pools = (
+        '<table class="cost-table"><thead><tr><th>Cluster</th><th>Pool / item</th><th>Accelerators</th>'
+        "<th>Nodes</th><th>Capacity</th><th>Per node-hour</th><th>Hourly</th><th>Monthly</th><th>Price</th>"
+        f"</tr></thead><tbody>{body}</tbody></table>"
+    )
+    lakes = "".join(
+        f"<tr><td>{escape(lake['name'])}</td><td>{escape(lake['cloud'])} {escape(lake.get('region') or '')}</td>"
+        f'<td class="num">{_stored(lake["stored_tib"])}</td>'
+        f'<td class="num">{escape(money(lake["usd_per_gib_month"], currency))}/GiB</td>'
+        f'<td class="num">{escape(money(lake["monthly"], currency))}</td><td>{_source(lake)}</td></tr>'
+        for lake in cost["lakes"]
+    )
+    lake_table = (
+        '<table class="cost-table"><thead><tr><th>Lake</th><th>Where</th><th>Stored</th><th>Per month</th>'
+        f"<th>Monthly</th><th>Price</th></tr></thead><tbody>{lakes}</tbody></table>"
+        if lakes
+        else ""
+    )
+    teams = "".join(
+        f"<tr><td>{escape(t['team'])}</td><td>"
+        + ", ".join(
+            escape(f"{q['count']}× {q['accelerator']} at {money(q['usd_per_accelerator_hour'], currency)}/h")
+            for q in t["quotas"]
+        )
+        + f'</td><td class="num">{escape(span(t["hourly"], currency))}</td>'
+        f'<td class="num">{escape(span(t["monthly"], currency))}</td></tr>'
+        for t in cost["teams"]
+    )
+    team_table = (
+        '<table class="cost-table"><thead><tr><th>Team</th><th>Quota</th><th>Hourly</th><th>Monthly</th></tr>'
+        f"</thead><tbody>{teams}</tbody></table>"
+        if teams
+        else ""
+    )
+    return pools + lake_table + team_table
+
+
+def cost_section(cost: dict[str, Any] | None) -> str:
+    """The "Cost" section's body: "not priced" without a cost object."""
+    if cost is None:
+        return (
+            '<p class="not-priced">Not priced: this plan has no cost estimate (a plain Pulumi program, '
+            "or no prices for what it uses).</p>"
+        )
+    currency = cost["currency"]
+    total = cost["total"]
+    summary = (
+        f'<p class="cost-total">Total: <strong>{escape(span(total["monthly"], currency))}</strong> per month '
+        f"({escape(span(total['hourly'], currency))} per hour, {cost['hours_per_month']:g} hours a month), "
+        "from every pool at its minimum to every pool at its maximum node count"
+        + (' <span class="badge estimate">estimate</span>' if cost["estimate"] else "")
+        + ".</p>"
+    )
+    notes = "".join(f"<li>{escape(note)}</li>" for note in cost["notes"])
+    return (
+        summary
+        + f'<div class="scroll">{chart_svg(cost)}</div>'
+        + tables(cost)
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+    )
