@@ -463,14 +463,15 @@ def _upload_dataset(endpoint: str) -> str:
 
 def _train(loop: Loop, steps: int, endpoint: str) -> str:
     """`aiinfra local train` with NPROC ranks against the lake; its output goes to the log, and a few of its
-    progress lines (every fifth of the run) to the terminal."""
+    progress lines (every fifth of the run) to the terminal. No restarts: without checkpoints a restart would
+    only train again from step 0, and a failure is better reported at once."""
     from workloads.training import local as local_training
 
     parser = argparse.ArgumentParser()
     local_training.add_arguments(parser)
     train_args = parser.parse_args(
         [
-            "--nproc", str(NPROC), "--steps", str(steps), "--run", RUN,
+            "--nproc", str(NPROC), "--max-restarts", "0", "--steps", str(steps), "--run", RUN,
             "--lake", f"s3://{BUCKET}/", "--endpoint-url", endpoint, "--data", f"s3://{BUCKET}/{CURATED_PREFIX}",
         ]
     )  # fmt: skip
