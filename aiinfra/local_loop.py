@@ -331,12 +331,28 @@ def _already_up(paths: Paths, console) -> bool:
         _print_summary(console, paths, json.loads(paths.summary.read_text()))
         return True
     console.print("[yellow]![/] a previous `local up` is only partly running; stopping what is left of it")
+    _take_down(paths, records, grace_s=5.0)
+    return False
+
+
+def _take_down(paths: Paths, records: dict[str, dict[str, Any] | None], grace_s: float) -> None:
+    """Stop the recorded processes, the lake after saving its objects, and remove the state files."""
     for name, record in records.items():
-        if record:
-            _stop(record, grace_s=5.0)
+        if record is None:
+            continue
+        if name == "lake" and _running(record):
+            try:
+                with _lake_credentials():
+                    saved = _save(paths.snapshot, record["endpoint"], record["bucket"])
+                print(f"saved {saved} lake objects to {paths.display(paths.snapshot)}/ (the next `up` restores them)")
+            except Exception as err:  # botocore or disk: stopping must not depend on it
+                print(f"warning: could not save the lake's objects ({type(err).__name__}: {err})", file=sys.stderr)
+        if _stop(record, grace_s):
+            print(f"stopped {name} (pid {record['pid']})")
+        else:
+            print(f"{name} (pid {record['pid']}) was not running any more")
         paths.record(name).unlink(missing_ok=True)
     paths.summary.unlink(missing_ok=True)
-    return False
 
 
 def _up(loop: Loop, args: argparse.Namespace) -> dict[str, Any]:
@@ -591,22 +607,7 @@ def down(args: argparse.Namespace) -> int:
     records = {name: _read_record(paths, name) for name in PROCESSES}
     if not any(records.values()):
         print(f"nothing is running (no `local up` state in {paths.display(paths.root)})")
-    for name, record in records.items():
-        if record is None:
-            continue
-        if name == "lake" and _running(record):
-            try:
-                with _lake_credentials():
-                    saved = _save(paths.snapshot, record["endpoint"], record["bucket"])
-                print(f"saved {saved} lake objects to {paths.display(paths.snapshot)}/ (the next `up` restores them)")
-            except Exception as err:  # botocore or disk: stopping must not depend on it
-                print(f"warning: could not save the lake's objects ({type(err).__name__}: {err})", file=sys.stderr)
-        if _stop(record, args.grace_s):
-            print(f"stopped {name} (pid {record['pid']})")
-        else:
-            print(f"{name} (pid {record['pid']}) was not running any more")
-        paths.record(name).unlink(missing_ok=True)
-    paths.summary.unlink(missing_ok=True)
+    _take_down(paths, records, args.grace_s)
     if args.purge and paths.root.exists():
         shutil.rmtree(paths.root)
         print(f"purged {paths.display(paths.root)}/ (saved lake objects and logs)")
