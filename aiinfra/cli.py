@@ -117,7 +117,8 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of `aiinfra:platform` (for editor completion)")
 
-    from workloads.serving import local as local_serving  # both import neither torch nor pulumi
+    from aiinfra import local_loop  # these import neither torch nor pulumi
+    from workloads.serving import local as local_serving
     from workloads.training import local as local_training
 
     local = sub.add_parser("local", help="run the workloads on this machine (CPU), exactly as in their pods")
@@ -126,7 +127,20 @@ def _parser() -> argparse.ArgumentParser:
         workloads.add_parser("train", help="train with torchrun (gloo); checkpoints and the model go to a lake")
     )
     local_serving.add_arguments(workloads.add_parser("serve", help="serve an exported model over HTTP"))
-    LOCAL_COMMANDS.update(train=local_training.run, serve=local_serving.run)
+    local_loop.add_up_arguments(
+        workloads.add_parser(
+            "up",
+            help="the whole loop: an S3 lake, the tiny corpus, 2-rank training, export, a server, a sample",
+            description="Start a local S3 lake (moto), upload the shipped corpus, train the tiny recipe on 2 ranks, "
+            "export it, serve it and print a sample completion, with where everything is. The lake and the server "
+            "keep running until `aiinfra local down`. Exit 1 when a step fails (what it started is stopped), "
+            "2 on bad flags.",
+        )
+    )
+    local_loop.add_down_arguments(
+        workloads.add_parser("down", help="stop what `local up` started; keep the lake's objects unless --purge")
+    )
+    LOCAL_COMMANDS.update(train=local_training.run, serve=local_serving.run, up=local_loop.up, down=local_loop.down)
     return parser
 
 

@@ -64,8 +64,12 @@ def prepare_tiny_corpus(url: str, *, storage_options: Mapping[str, Any] | None =
     """The corpus shipped with the repo as one document per paragraph, unless `url` already holds a dataset."""
     if Lake.open(url, storage_options).exists(INDEX_FILE):
         return
-    paragraphs = [p.strip() for p in TINY_CORPUS.read_text(encoding="utf-8").split("\n\n") if p.strip()]
-    prepare(paragraphs, url, storage_options=storage_options)
+    prepare(paragraphs(TINY_CORPUS.read_text(encoding="utf-8")), url, storage_options=storage_options)
+
+
+def paragraphs(text: str) -> list[str]:
+    """The documents of a text file written like the tiny corpus: paragraphs separated by blank lines."""
+    return [p.strip() for p in text.split("\n\n") if p.strip()]
 
 
 @functools.lru_cache(maxsize=8)

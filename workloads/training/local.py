@@ -32,8 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Validate the flags and the lake, then run torchrun and return its exit code. Raises InputError (one line
-    per problem; the CLI prints them and exits 2) on bad flags or an unreachable lake."""
+    """Validate the flags and the lake, then run torchrun and return its exit code."""
+    command, env = torchrun_command(args)
+    return subprocess.call(command, env=env)
+
+
+def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Validate the flags, write the tiny corpus unless --data names a dataset, and return the torchrun command
+    and its environment. Raises InputError (one line per problem; the CLI prints them and exits 2) on bad flags
+    or an unreachable lake."""
     from workloads.training.model import RECIPES
 
     config = config_from_args(args, lake=_absolute(args.lake, getattr(args, "cwd", Path("."))))
@@ -69,12 +76,17 @@ def run(args: argparse.Namespace) -> int:
         "workloads.training.train",
         *config.to_argv(),
     ]
-    env = {
+    return command, child_env(TORCHRUN_ENV)
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus `extra`, with this checkout first on PYTHONPATH: a child started with
+    `python -m workloads...` imports the same code as its parent, wherever it runs from."""
+    return {
         **os.environ,
-        **TORCHRUN_ENV,
+        **(extra or {}),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     }
-    return subprocess.call(command, env=env)
 
 
 def _prepare_data(config: TrainConfig) -> None:
