@@ -205,6 +205,7 @@ class DataLakeSpec(_Model):
         return value
 
     protect: bool | None = Field(None, description="Refuse deletion. Defaults to true in stacks named prod*.")
+    stored_tib: float | None = Field(None, ge=0, description="expected stored data, for the cost estimate")
 
 
 class TrainingSpec(_Model):

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiinfra.catalog.data import (
+    AKS_SYSTEM_POOL_MAX_NODES,
+    AKS_SYSTEM_POOL_MIN_NODES,
     DEFAULT_CPU_MACHINE,
     MACHINES,
     ONPREM_ACCELERATORS,
@@ -32,6 +34,7 @@ __all__ = [
     "Price",
     "TpuGeneration",
     "TpuSlice",
+    "aks_system_pool_nodes",
     "gpu_models",
     "machines",
     "parse_accelerator",
@@ -106,6 +109,12 @@ class NodeShape:
     @property
     def is_gpu(self) -> bool:
         return self.tpu is None and self.accelerator != "cpu"
+
+
+def aks_system_pool_nodes(zone_count: int) -> tuple[int, int]:
+    """(min, max) nodes of AKS's own System pool over `zone_count` zones."""
+    low = max(AKS_SYSTEM_POOL_MIN_NODES, zone_count)
+    return low, max(AKS_SYSTEM_POOL_MAX_NODES, low)
 
 
 def machines(cloud: str) -> tuple[MachineShape, ...]:

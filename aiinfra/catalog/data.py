@@ -708,3 +708,15 @@ ONPREM_FABRICS = (Fabric.INFINIBAND, Fabric.RDMA, Fabric.NONE)
 # Kubernetes minor versions the components are written and tested for (EKS, GKE and AKS all
 # offered these in standard support as of 2025-10; on-prem clusters must be in the same window).
 SUPPORTED_KUBERNETES = ("1.31", "1.32", "1.33", "1.34")
+
+# What the cluster components create besides node pools (the cost estimate counts these too).
+DEFAULT_ZONE_COUNT = 3
+"""Zones an EKS or GKE cluster spreads over when the spec names none."""
+AWS_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2")
+"""Interface endpoints a new EKS VPC gets in every private subnet: image pulls, IRSA, VPC CNI."""
+AZURE_ZONES = ("1", "2", "3")
+"""Azure numbers the availability zones of a region 1 to 3."""
+AKS_SYSTEM_POOL_NAME = "system"
+AKS_SYSTEM_POOL_MIN_NODES = 2
+AKS_SYSTEM_POOL_MAX_NODES = 6
+"""AKS's own System pool (CoreDNS, konnectivity): at least one node per zone and 2, autoscaling up to 6."""

@@ -75,3 +75,10 @@ class TpuGeneration:
     topologies: tuple[str, ...]
     price_per_chip: Price
     source: str
+
+
+@dataclass(frozen=True)
+class StoragePrice:
+    usd_per_gib_month: float
+    source: str
+    as_of: str

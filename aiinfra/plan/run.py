@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiinfra.cost import estimate
 from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
@@ -72,6 +73,8 @@ def compute_plan(
         policy = policy_stage.check(run, sarif=sarif, junit=junit)
     document = preview_document(run, config, secret_keys)
     document["policyViolations"] = policy.as_json()
+    if platform is not None:
+        document["cost"] = estimate(platform, stack)
     return Plan(project=project, stack=stack, platform=platform, run=run, document=document, policy=policy)
 
 

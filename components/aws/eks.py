@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from aiinfra.catalog import Fabric
+from aiinfra.catalog.data import DEFAULT_ZONE_COUNT
 from components.aws.device_plugins import (
     EFA_DEVICE_PLUGIN,
     NVIDIA_DEVICE_PLUGIN,
@@ -28,7 +29,6 @@ from components.common import ArgProblems, merge_tags
 
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
 CLUSTER_LOG_RETENTION_DAYS = 90
-DEFAULT_ZONE_COUNT = 3
 NETWORKING_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 POD_IDENTITY_AGENT = "eks-pod-identity-agent"
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from aiinfra.catalog.data import AWS_INTERFACE_ENDPOINTS as DEFAULT_INTERFACE_ENDPOINTS
 from components.aws.iam import allow, policy, service_trust
 from components.common import ArgProblems, merge_tags
 
 MAX_ZONES = 6
 """No region has more usable zones; the subnet plan below has room for seven."""
-DEFAULT_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2")
 _SERVICE_RE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*$")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pulumi
 
 from aiinfra.catalog import Fabric, machines
+from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME as SYSTEM_POOL_NAME
 from components.cluster import NodePoolArgs
 from components.common import ArgProblems, Taint
 
@@ -17,7 +18,6 @@ CAPACITY_TYPES = ("on-demand", "spot", "reservation")
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 LOCAL_NVME_LABEL = "aiinfra.dev/local-nvme"
 """Set to `raid0` on nodes whose local NVMe disks the RAID0 DaemonSet stripes and mounts."""
-SYSTEM_POOL_NAME = "system"
 MAX_POOL_NAME = 12
 """AKS Linux agent pool names: lower-case letters and digits, starting with a letter, at most 12."""
 MAX_NODES_PER_POOL = 1000

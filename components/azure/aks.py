@@ -23,7 +23,8 @@ from pulumi_azure_native import (
 )
 from pulumi_azure_native import provider as azure_provider
 
-from aiinfra.catalog import resolve
+from aiinfra.catalog import aks_system_pool_nodes, resolve
+from aiinfra.catalog.data import AZURE_ZONES
 from components.azure.agent_pool import (
     SYSTEM_POOL_NAME,
     agent_pool_args,
@@ -38,9 +39,6 @@ from components.azure.software import ClusterSoftware, ClusterSoftwareArgs
 from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.common import ArgProblems, merge_tags
 
-AZURE_ZONES = ("1", "2", "3")
-"""Azure numbers the availability zones of a region 1 to 3."""
-SYSTEM_POOL_MAX_NODES = 6
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """Keeps the system pool for CoreDNS, metrics-server, konnectivity and the like (only critical add-ons)."""
 CONTROL_PLANE_LOGS = ("kube-audit", "kube-apiserver", "guard")
@@ -82,7 +80,7 @@ def azurecli_kubeconfig(encoded: str) -> str:
 
 def system_pool_profile(zones: Sequence[str], subnet_id: pulumi.Input[str], tags: dict[str, str]) -> dict:
     """The System pool inside the ManagedCluster, so the cluster has nodes for CoreDNS the moment it exists."""
-    min_nodes = max(2, len(zones))
+    min_nodes, max_nodes = aks_system_pool_nodes(len(zones))
     return {
         "name": SYSTEM_POOL_NAME,
         "mode": "System",
@@ -94,7 +92,7 @@ def system_pool_profile(zones: Sequence[str], subnet_id: pulumi.Input[str], tags
         "vnet_subnet_id": subnet_id,
         "enable_auto_scaling": True,
         "min_count": min_nodes,
-        "max_count": max(SYSTEM_POOL_MAX_NODES, min_nodes),
+        "max_count": max_nodes,
         "count": min_nodes,
         "node_taints": [SYSTEM_TAINT],
         "node_labels": {"aiinfra.dev/pool": SYSTEM_POOL_NAME},

@@ -21,6 +21,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from aiinfra.catalog import Fabric, machines
+from aiinfra.catalog.data import DEFAULT_ZONE_COUNT
 from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.common import ArgProblems, gcp_labels, merge_tags
 from components.gcp.fabric import RDMA_MANIFESTS, TCPXO_MANIFESTS, daemonsets, network_objects
@@ -46,7 +47,6 @@ KEY_ROTATION = "7776000s"
 """90 days, the longest rotation period CIS GCP 1.10 allows."""
 KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 RELEASE_CHANNEL = "REGULAR"
-DEFAULT_ZONE_COUNT = 3
 GPU_CIDR = "192.168.0.0/16"
 """Block the GPU NIC subnets are carved from (see `NetworkArgs.gpu_cidr`)."""
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"

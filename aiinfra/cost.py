@@ -1,0 +1,268 @@
+"""Cost of a stack from catalog list prices: per cluster, pool, lake and team, per hour and per month.
+
+`estimate()` is the plan JSON's `cost` object. Figures are list prices (on-demand machines, first storage
+tier), so spot and reserved pools are upper bounds marked `estimate`; usage-billed items (data transfer,
+NAT and endpoint data processing, disks, logs, keys, load balancers) are not priced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aiinfra.catalog import Price, aks_system_pool_nodes, resolve
+from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME, AWS_INTERFACE_ENDPOINTS, AZURE_ZONES, DEFAULT_ZONE_COUNT
+from aiinfra.catalog.prices import (
+    AKS_STANDARD_TIER,
+    AWS_INTERFACE_ENDPOINT,
+    AWS_NAT_GATEWAY,
+    AWS_PUBLIC_IPV4,
+    AZURE_NAT_GATEWAY,
+    AZURE_PUBLIC_IP,
+    EKS_CONTROL_PLANE,
+    GKE_CLUSTER_FEE,
+    HOURS_PER_MONTH,
+    LAKE_STORAGE,
+)
+from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, TeamSpec, resolve_pool
+
+GIB_PER_TIB = 1024
+SPOT_NOTE = "spot pools are priced at the on-demand list price: an upper bound, marked estimate"
+RESERVED_NOTE = (
+    "reservation and capacity-block pools are priced at the on-demand list price, marked estimate: "
+    "reserved and capacity-block rates differ"
+)
+ONPREM_NOTE = "on-prem pools are owned hardware: priced at 0"
+UNPRICED_NOTE = (
+    "not priced: data transfer, NAT and endpoint data processing, GCP Cloud NAT, disks, logs, keys, load balancers"
+)
+
+
+def _money(value: float, places: int = 2) -> float:
+    """Round half up, as a price page does (`round()` would take 0.045 to 0.04: it rounds the binary float)."""
+    return float(Decimal(str(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)) + 0.0  # no -0.0
+
+
+def _unit_price(value: float) -> float:
+    """Prices per unit keep the catalog's precision (0.8048 $/h, 0.023 $/GiB-month)."""
+    return _money(value, 4)
+
+
+def _range(low: float, high: float) -> dict[str, float]:
+    return {"min": _money(low), "max": _money(high)}
+
+
+def _per_month(low: float, high: float) -> dict[str, float]:
+    return _range(low * HOURS_PER_MONTH, high * HOURS_PER_MONTH)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """One priced pool: its JSON entry and its unrounded hourly cost at min and max."""
+
+    entry: dict[str, Any]
+    low: float
+    high: float
+
+
+def _pool(
+    name: str,
+    machine_type: str | None,
+    accelerator: str,
+    per_node: int,
+    nodes: tuple[int, int],
+    capacity: str,
+    price: Price | None,
+) -> _Pool:
+    rate = price.usd_per_hour if price else 0.0
+    low, high = nodes[0] * rate, nodes[1] * rate
+    entry = {
+        "name": name,
+        "machine_type": machine_type,
+        "accelerator": accelerator,
+        "accelerators_per_node": per_node,
+        "nodes": {"min": nodes[0], "max": nodes[1]},
+        "capacity": capacity,
+        "estimate": capacity in ("spot", "reservation", "capacity-block"),
+        "usd_per_node_hour": price.usd_per_hour if price else None,
+        "source": price.source if price else None,
+        "as_of": price.as_of if price else None,
+        "hourly": _range(low, high),
+        "monthly": _per_month(low, high),
+    }
+    return _Pool(entry, low, high)
+
+
+def _spec_pools(cluster: ClusterSpec) -> list[_Pool]:
+    pools = []
+    for spec in cluster.node_pools:
+        resolved = resolve_pool(cluster, spec)
+        shape = resolved.shape
+        capacity = "owned" if cluster.cloud == "onprem" else spec.capacity.type
+        nodes = (resolved.nodes.min, resolved.nodes.max)
+        pools.append(
+            _pool(
+                spec.name,
+                shape.machine_type,
+                shape.accelerator,
+                shape.accelerators_per_node,
+                nodes,
+                capacity,
+                shape.price,
+            )
+        )
+    return pools
+
+
+def _aks_system_pool(cluster: ClusterSpec) -> _Pool:
+    shape = resolve("azure", "cpu")
+    nodes = aks_system_pool_nodes(len(cluster.zones or AZURE_ZONES))
+    return _pool(AKS_SYSTEM_POOL_NAME, shape.machine_type, shape.accelerator, 0, nodes, "on-demand", shape.price)
+
+
+def _fixed(cluster: ClusterSpec) -> list[tuple[str, Price, int]]:
+    """(item, unit price, count) the cluster's components create whatever its pools do."""
+    new_network = not cluster.network.vpc_id
+    if cluster.cloud == "aws":
+        items = [("EKS control plane", EKS_CONTROL_PLANE, 1)]
+        if new_network:
+            zones = len(cluster.zones) or DEFAULT_ZONE_COUNT
+            endpoints = len(AWS_INTERFACE_ENDPOINTS)
+            items += [
+                ("NAT gateway", AWS_NAT_GATEWAY, 1),
+                ("NAT gateway public IPv4 address", AWS_PUBLIC_IPV4, 1),
+                (
+                    f"interface endpoints ({endpoints} services x {zones} zones)",
+                    AWS_INTERFACE_ENDPOINT,
+                    endpoints * zones,
+                ),
+            ]
+        return items
+    if cluster.cloud == "gcp":
+        return [("GKE cluster management fee", GKE_CLUSTER_FEE, 1)]
+    if cluster.cloud == "azure":
+        items = [("AKS Standard tier", AKS_STANDARD_TIER, 1)]
+        if new_network:
+            items += [("NAT gateway", AZURE_NAT_GATEWAY, 1), ("NAT gateway public IP address", AZURE_PUBLIC_IP, 1)]
+        return items
+    return []
+
+
+def _cluster(cluster: ClusterSpec) -> tuple[dict[str, Any], list[_Pool], float, float]:
+    """The cluster's JSON entry, its pools, and its unrounded hourly cost at min and max."""
+    fixed = [(item, price.usd_per_hour * count, price) for item, price, count in _fixed(cluster)]
+    pools = _spec_pools(cluster)
+    if cluster.cloud == "azure":
+        pools.append(_aks_system_pool(cluster))
+    base = sum(hourly for _, hourly, _ in fixed)
+    low = base + sum(p.low for p in pools)
+    high = base + sum(p.high for p in pools)
+    entry = {
+        "name": cluster.name,
+        "cloud": cluster.cloud,
+        "region": cluster.region,
+        "hourly": _range(low, high),
+        "monthly": _per_month(low, high),
+        "fixed": [
+            {"item": item, "usd_per_hour": _unit_price(hourly), "source": price.source, "as_of": price.as_of}
+            for item, hourly, price in fixed
+        ],
+        "pools": [p.entry for p in pools],
+    }
+    return entry, pools, low, high
+
+
+def _lake(lake: DataLakeSpec, index: int, notes: list[str]) -> tuple[dict[str, Any], float]:
+    price = LAKE_STORAGE.get(lake.cloud)
+    if lake.stored_tib is None:
+        notes.append(f"lake {lake.name}: storage counted as 0; set data_lakes[{index}].stored_tib to estimate it")
+    monthly = (lake.stored_tib or 0.0) * GIB_PER_TIB * (price.usd_per_gib_month if price else 0.0)
+    entry = {
+        "name": lake.name,
+        "cloud": lake.cloud,
+        "region": lake.region,
+        "stored_tib": lake.stored_tib,
+        "usd_per_gib_month": price.usd_per_gib_month if price else None,
+        "monthly": _money(monthly),
+        "source": price.source if price else None,
+        "as_of": price.as_of if price else None,
+    }
+    return entry, monthly
+
+
+def _accelerator_prices(pools: list[tuple[str, _Pool]], notes: list[str]) -> dict[str, float]:
+    """Price per accelerator-hour by model: the cheapest priced pool of that model in the stack."""
+    offers: dict[str, list[tuple[float, str]]] = {}
+    for where, pool in pools:
+        entry = pool.entry
+        if entry["usd_per_node_hour"] is None or not entry["accelerators_per_node"]:
+            continue
+        per_accelerator = entry["usd_per_node_hour"] / entry["accelerators_per_node"]
+        offers.setdefault(entry["accelerator"], []).append((per_accelerator, where))
+    prices = {}
+    for model, found in offers.items():
+        cheapest, where = min(found)
+        prices[model] = cheapest
+        if len({price for price, _ in found}) > 1:
+            notes.append(
+                f"team quotas of {model} are priced at {where}, the cheapest per {model} of {len(found)} pools "
+                f"({', '.join(w for _, w in sorted(found))})"
+            )
+    return prices
+
+
+def _team(team: TeamSpec, stack: str, prices: dict[str, float], notes: list[str]) -> dict[str, Any]:
+    quotas, high = [], 0.0
+    for model, count in team.quotas.get(stack, {}).items():
+        price = prices.get(model)
+        if price is None:
+            notes.append(f"team {team.team}: no priced pool in this stack has {model}; its quota is counted as 0")
+        high += count * (price or 0.0)
+        quotas.append(
+            {
+                "accelerator": model,
+                "count": count,
+                "usd_per_accelerator_hour": None if price is None else _unit_price(price),
+            }
+        )
+    return {"team": team.team, "quotas": quotas, "hourly": _range(0.0, high), "monthly": _per_month(0.0, high)}
+
+
+def _capacity_notes(capacities: set[str]) -> list[str]:
+    notes = [SPOT_NOTE] if "spot" in capacities else []
+    if capacities & {"reservation", "capacity-block"}:
+        notes.append(RESERVED_NOTE)
+    if "owned" in capacities:
+        notes.append(ONPREM_NOTE)
+    return notes
+
+
+def estimate(platform: PlatformSpec, stack: str) -> dict[str, Any]:
+    """The stack's cost at every pool's min and max node count, as the plan JSON's `cost` object."""
+    clusters, all_pools, low, high = [], [], 0.0, 0.0
+    for cluster in platform.clusters:
+        entry, pools, cluster_low, cluster_high = _cluster(cluster)
+        clusters.append(entry)
+        all_pools += [(f"{cluster.name}/{p.entry['name']}", p) for p in pools]
+        low, high = low + cluster_low, high + cluster_high
+    notes = _capacity_notes({p.entry["capacity"] for _, p in all_pools})
+    lakes = []
+    for i, lake in enumerate(platform.data_lakes):
+        entry, monthly = _lake(lake, i, notes)
+        lakes.append(entry)
+        low, high = low + monthly / HOURS_PER_MONTH, high + monthly / HOURS_PER_MONTH
+    prices = _accelerator_prices(all_pools, notes)
+    teams = [_team(t, stack, prices, notes) for t in sorted(platform.teams, key=lambda t: t.team)]
+    if clusters:
+        notes.append(UNPRICED_NOTE)
+    return {
+        "currency": "USD",
+        "hours_per_month": HOURS_PER_MONTH,
+        "estimate": any(p.entry["estimate"] for _, p in all_pools),
+        "total": {"hourly": _range(low, high), "monthly": _per_month(low, high)},
+        "clusters": clusters,
+        "lakes": lakes,
+        "teams": teams,
+        "notes": notes,
+    }
