@@ -191,34 +191,36 @@ def _lake(lake: DataLakeSpec, index: int, notes: list[str]) -> tuple[dict[str, A
     return entry, monthly
 
 
-def _accelerator_prices(pools: list[tuple[str, _Pool]], notes: list[str]) -> dict[str, float]:
-    """Price per accelerator-hour by model: the cheapest priced pool of that model in the stack."""
-    offers: dict[str, list[tuple[float, str]]] = {}
+def _accelerator_prices(pools: list[tuple[str, _Pool]], notes: list[str]) -> dict[str, tuple[float, bool]]:
+    """Price per accelerator-hour by model, from the cheapest priced pool of that model in the stack, and
+    whether that pool's price is an estimate (spot, reserved)."""
+    offers: dict[str, list[tuple[float, str, bool]]] = {}
     for where, pool in pools:
         entry = pool.entry
         if entry["usd_per_node_hour"] is None or not entry["accelerators_per_node"]:
             continue
         per_accelerator = entry["usd_per_node_hour"] / entry["accelerators_per_node"]
-        offers.setdefault(entry["accelerator"], []).append((per_accelerator, where))
+        offers.setdefault(entry["accelerator"], []).append((per_accelerator, where, entry["estimate"]))
     prices = {}
     for model, found in offers.items():
-        cheapest, where = min(found)
-        prices[model] = cheapest
-        if len({price for price, _ in found}) > 1:
+        cheapest, where, estimated = min(found)
+        prices[model] = (cheapest, estimated)
+        if len({price for price, _, _ in found}) > 1:
             notes.append(
                 f"team quotas of {model} are priced at {where}, the cheapest per {model} of {len(found)} pools "
-                f"({', '.join(w for _, w in sorted(found))})"
+                f"({', '.join(w for _, w, _ in sorted(found))})"
             )
     return prices
 
 
-def _team(team: TeamSpec, stack: str, prices: dict[str, float], notes: list[str]) -> dict[str, Any]:
-    quotas, high = [], 0.0
+def _team(team: TeamSpec, stack: str, prices: dict[str, tuple[float, bool]], notes: list[str]) -> dict[str, Any]:
+    quotas, high, estimated = [], 0.0, False
     for model, count in team.quotas.get(stack, {}).items():
-        price = prices.get(model)
+        price, from_estimate = prices.get(model, (None, False))
         if price is None:
             notes.append(f"team {team.team}: no priced pool in this stack has {model}; its quota is counted as 0")
         high += count * (price or 0.0)
+        estimated = estimated or (from_estimate and count > 0)
         quotas.append(
             {
                 "accelerator": model,
@@ -226,7 +228,13 @@ def _team(team: TeamSpec, stack: str, prices: dict[str, float], notes: list[str]
                 "usd_per_accelerator_hour": None if price is None else _unit_price(price),
             }
         )
-    return {"team": team.team, "quotas": quotas, "hourly": _range(0.0, high), "monthly": _per_month(0.0, high)}
+    return {
+        "team": team.team,
+        "quotas": quotas,
+        "estimate": estimated,
+        "hourly": _range(0.0, high),
+        "monthly": _per_month(0.0, high),
+    }
 
 
 def _capacity_notes(capacities: set[str]) -> list[str]:

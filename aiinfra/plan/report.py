@@ -98,7 +98,8 @@ def render_cost(cost: dict[str, Any], console: Console) -> None:
             teams.add_column(column, justify="right" if "$" in column else "left")
         for team in cost["teams"]:
             quota = ", ".join(f"{q['accelerator']}×{q['count']}" for q in team["quotas"]) or "none"
-            teams.add_row(team["team"], quota, _usd(team["hourly"]["max"]), _usd(team["monthly"]["max"]))
+            mark = team["estimate"]
+            teams.add_row(team["team"], quota, _usd(team["hourly"]["max"], mark), _usd(team["monthly"]["max"], mark))
         console.print(teams)
     for note in cost["notes"]:
         console.print(f"[dim]note: {note}[/]")

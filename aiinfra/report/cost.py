@@ -29,6 +29,15 @@ def money(amount: float, currency: str) -> str:
     return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
 
 
+def unit_price(amount: float | None, currency: str, none: str = "not priced") -> str:
+    """A unit price with the precision it has (S3's $0.023/GiB is not $0.02), at least cents."""
+    if amount is None:
+        return none
+    digits = f"{amount:,.6f}".rstrip("0")
+    digits += "0" * max(0, 2 - len(digits.partition(".")[2]))
+    return f"${digits}" if currency == "USD" else f"{digits} {currency}"
+
+
 def span(values: dict[str, float], currency: str) -> str:
     """A min–max range, or one figure when they are equal."""
     low, high = money(values["min"], currency), money(values["max"], currency)
@@ -86,7 +95,7 @@ def _bars(cost: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
             ", ".join(f"{q['count']}× {q['accelerator']}" for q in t["quotas"]),
             t["monthly"]["min"],
             t["monthly"]["max"],
-            False,
+            t["estimate"],
         )
         for t in cost["teams"]
     ]
@@ -161,11 +170,11 @@ def tables(cost: dict[str, Any]) -> str:
             hourly = {"min": item["usd_per_hour"], "max": item["usd_per_hour"]}
             monthly = {k: round(v * cost["hours_per_month"], 2) for k, v in hourly.items()}
             rows.append(
-                (c["name"], item["item"], "", "", "", money(item["usd_per_hour"], currency), hourly, monthly, item)
+                (c["name"], item["item"], "", "", "", unit_price(item["usd_per_hour"], currency), hourly, monthly, item)
             )
         for p in c["pools"]:
             accel = f"{p['accelerators_per_node']}× {p['accelerator']}" if p.get("accelerator") else "cpu"
-            price = "owned" if p["usd_per_node_hour"] is None else money(p["usd_per_node_hour"], currency)
+            price = unit_price(p["usd_per_node_hour"], currency, none="owned")
             rows.append(
                 (
                     c["name"],
@@ -194,7 +203,7 @@ def tables(cost: dict[str, Any]) -> str:
     lakes = "".join(
         f"<tr><td>{escape(lake['name'])}</td><td>{escape(lake['cloud'])} {escape(lake.get('region') or '')}</td>"
         f'<td class="num">{_stored(lake["stored_tib"])}</td>'
-        f'<td class="num">{escape(money(lake["usd_per_gib_month"], currency))}/GiB</td>'
+        f'<td class="num">{escape(unit_price(lake["usd_per_gib_month"], currency, none="owned"))}/GiB</td>'
         f'<td class="num">{escape(money(lake["monthly"], currency))}</td><td>{_source(lake)}</td></tr>'
         for lake in cost["lakes"]
     )
@@ -207,7 +216,7 @@ def tables(cost: dict[str, Any]) -> str:
     teams = "".join(
         f"<tr><td>{escape(t['team'])}</td><td>"
         + ", ".join(
-            escape(f"{q['count']}× {q['accelerator']} at {money(q['usd_per_accelerator_hour'], currency)}/h")
+            escape(f"{q['count']}× {q['accelerator']} at {unit_price(q['usd_per_accelerator_hour'], currency)}/h")
             for q in t["quotas"]
         )
         + f'</td><td class="num">{escape(span(t["hourly"], currency))}</td>'

@@ -13,7 +13,7 @@ from aiinfra.plan.engine import STACK_TYPE, ProgramRun, Recorded
 from aiinfra.plan.run import Plan
 from aiinfra.policy.runner import PackResult, Policy, PolicyReport, Violation
 from aiinfra.policy.waivers import Waiver
-from aiinfra.report.cost import chart_svg, cost_section, ticks
+from aiinfra.report.cost import chart_svg, cost_section, ticks, unit_price
 from aiinfra.report.layout import build_tree, layout
 from aiinfra.report.page import render_report, write_atomically
 from aiinfra.stack import Project
@@ -106,6 +106,7 @@ CONTRACT_COST = {
         {
             "team": "nlp",
             "quotas": [{"accelerator": "H100", "count": 32, "usd_per_accelerator_hour": 6.88}],
+            "estimate": False,
             "hourly": {"min": 0.0, "max": 220.16},
             "monthly": {"min": 0.0, "max": 160716.8},
         }
@@ -274,3 +275,11 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path,
     monkeypatch.undo()
     write_atomically(target, "<html></html>")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"] and target.read_text() == "<html></html>"
+
+
+def test_unit_prices_keep_their_precision_and_unpriced_ones_say_so():
+    assert unit_price(0.023, "USD") == "$0.023"
+    assert unit_price(55.04, "USD") == "$55.04"
+    assert unit_price(2.0, "USD") == "$2.00"
+    assert unit_price(0.000027397, "USD") == "$0.000027"
+    assert unit_price(None, "USD", none="owned") == "owned"

@@ -82,11 +82,16 @@ def test_a_new_vpc_adds_its_nat_gateway_address_and_interface_endpoints_per_zone
     [("spot", SPOT_NOTE), ({"type": "capacity-block", "id": "cr-0abc"}, RESERVED_NOTE)],
 )
 def test_spot_and_reserved_pools_are_list_price_upper_bounds_marked_estimate(capacity, note):
-    cost = cost_of(aws(h100(capacity=capacity), {"name": "cpu", "accelerator": "cpu", "nodes": {"min": 1, "max": 1}}))
+    team = TeamSpec(team="nlp", owners=["n@example.com"], quotas={"prod": {"H100": 8}})
+    cost = cost_of(
+        aws(h100(capacity=capacity), {"name": "cpu", "accelerator": "cpu", "nodes": {"min": 1, "max": 1}}),
+        teams=[team],
+    )
     gpu, cpu = cost["clusters"][0]["pools"]
     assert gpu["estimate"] is True and gpu["usd_per_node_hour"] == 55.04 and gpu["hourly"]["max"] == 220.16
     assert cpu["estimate"] is False
     assert cost["estimate"] is True
+    assert cost["teams"][0]["estimate"] is True  # priced from the spot/reserved pool
     assert cost["notes"][0] == note
 
 
@@ -203,6 +208,7 @@ def test_team_quotas_cost_their_cheapest_accelerators_and_stay_out_of_the_total(
     assert vision == {
         "team": "vision",
         "quotas": [{"accelerator": "H100", "count": 16, "usd_per_accelerator_hour": 6.88}],
+        "estimate": False,
         "hourly": {"min": 0.0, "max": 110.08},
         "monthly": {"min": 0.0, "max": 80358.4},
     }
