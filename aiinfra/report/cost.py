@@ -157,6 +157,10 @@ def _source(item: dict[str, Any]) -> str:
     return f"{escape(source)} {as_of}".strip()
 
 
+def _per_gib(price: float | None, currency: str) -> str:
+    return "owned" if price is None else f"{unit_price(price, currency)}/GiB"
+
+
 def _stored(tib: float | None) -> str:
     return "not set" if tib is None else f"{tib:g} TiB"
 
@@ -173,7 +177,7 @@ def tables(cost: dict[str, Any]) -> str:
                 (c["name"], item["item"], "", "", "", unit_price(item["usd_per_hour"], currency), hourly, monthly, item)
             )
         for p in c["pools"]:
-            accel = f"{p['accelerators_per_node']}× {p['accelerator']}" if p.get("accelerator") else "cpu"
+            accel = "cpu" if p["accelerator"] == "cpu" else f"{p['accelerators_per_node']}× {p['accelerator']}"
             price = unit_price(p["usd_per_node_hour"], currency, none="owned")
             rows.append(
                 (
@@ -203,7 +207,7 @@ def tables(cost: dict[str, Any]) -> str:
     lakes = "".join(
         f"<tr><td>{escape(lake['name'])}</td><td>{escape(lake['cloud'])} {escape(lake.get('region') or '')}</td>"
         f'<td class="num">{_stored(lake["stored_tib"])}</td>'
-        f'<td class="num">{escape(unit_price(lake["usd_per_gib_month"], currency, none="owned"))}/GiB</td>'
+        f'<td class="num">{escape(_per_gib(lake["usd_per_gib_month"], currency))}</td>'
         f'<td class="num">{escape(money(lake["monthly"], currency))}</td><td>{_source(lake)}</td></tr>'
         for lake in cost["lakes"]
     )
