@@ -25,7 +25,7 @@ from aiinfra.catalog.prices import (
     HOURS_PER_MONTH,
     LAKE_STORAGE,
 )
-from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, TeamSpec, resolve_pool
+from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, TeamSpec, declared_capacity, resolve_pool
 
 GIB_PER_TIB = 1024
 SPOT_NOTE = "spot pools are priced at the on-demand list price: an upper bound, marked estimate"
@@ -191,43 +191,50 @@ def _lake(lake: DataLakeSpec, index: int, notes: list[str]) -> tuple[dict[str, A
     return entry, monthly
 
 
-def _accelerator_prices(pools: list[tuple[str, _Pool]], notes: list[str]) -> dict[str, tuple[float, bool]]:
-    """Price per accelerator-hour by model, from the cheapest priced pool of that model in the stack, and
-    whether that pool's price is an estimate (spot, reserved)."""
-    offers: dict[str, list[tuple[float, str, bool]]] = {}
-    for where, pool in pools:
+def _accelerator_prices(pools: list[tuple[str, _Pool]]) -> dict[str, dict[str, tuple[float | None, bool]]]:
+    """Price per accelerator-hour by model and cluster (the dearest pool of that model there, so full use is an
+    upper bound; None where it is unpriced, as on-prem), and whether that price is an estimate (spot, reserved)."""
+    prices: dict[str, dict[str, tuple[float | None, bool]]] = {}
+    for cluster, pool in pools:
         entry = pool.entry
-        if entry["usd_per_node_hour"] is None or not entry["accelerators_per_node"]:
+        if not entry["accelerators_per_node"]:
             continue
-        per_accelerator = entry["usd_per_node_hour"] / entry["accelerators_per_node"]
-        offers.setdefault(entry["accelerator"], []).append((per_accelerator, where, entry["estimate"]))
-    prices = {}
-    for model, found in offers.items():
-        cheapest, where, estimated = min(found)
-        prices[model] = (cheapest, estimated)
-        if len({price for price, _, _ in found}) > 1:
-            notes.append(
-                f"team quotas of {model} are priced at {where}, the cheapest per {model} of {len(found)} pools "
-                f"({', '.join(w for _, w, _ in sorted(found))})"
-            )
+        rate = entry["usd_per_node_hour"]
+        offer = (None if rate is None else rate / entry["accelerators_per_node"], entry["estimate"])
+        per_cluster = prices.setdefault(entry["accelerator"], {})
+        known = per_cluster.get(cluster)
+        if known is None or (offer[0] or 0.0) > (known[0] or 0.0):
+            per_cluster[cluster] = offer
     return prices
 
 
-def _team(team: TeamSpec, stack: str, prices: dict[str, tuple[float, bool]], notes: list[str]) -> dict[str, Any]:
+def _team(
+    team: TeamSpec,
+    stack: str,
+    capacity: dict[str, dict[str, int]],
+    prices: dict[str, dict[str, tuple[float | None, bool]]],
+    notes: list[str],
+) -> dict[str, Any]:
+    """A team's spend with its quota in use on every cluster that has the model: a quota is a cap per cluster
+    (components/kubernetes/tenancy.py), so this is what the team can reach, not what the stack adds."""
     quotas, high, estimated = [], 0.0, False
     for model, count in team.quotas.get(stack, {}).items():
-        price, from_estimate = prices.get(model, (None, False))
-        if price is None:
-            notes.append(f"team {team.team}: no priced pool in this stack has {model}; its quota is counted as 0")
-        high += count * (price or 0.0)
-        estimated = estimated or (from_estimate and count > 0)
-        quotas.append(
-            {
-                "accelerator": model,
-                "count": count,
-                "usd_per_accelerator_hour": None if price is None else _unit_price(price),
-            }
-        )
+        clusters = []
+        for cluster, cluster_capacity in capacity.get(model, {}).items():
+            price, from_estimate = prices.get(model, {}).get(cluster, (None, False))
+            used = min(count, cluster_capacity)
+            high += used * (price or 0.0)
+            estimated = estimated or (from_estimate and used > 0)
+            clusters.append(
+                {
+                    "cluster": cluster,
+                    "count": used,
+                    "usd_per_accelerator_hour": None if price is None else _unit_price(price),
+                }
+            )
+        if not clusters:
+            notes.append(f"team {team.team}: no cluster in this stack has {model}; its quota is counted as 0")
+        quotas.append({"accelerator": model, "count": count, "clusters": clusters})
     return {
         "team": team.team,
         "quotas": quotas,
@@ -252,7 +259,7 @@ def estimate(platform: PlatformSpec, stack: str) -> dict[str, Any]:
     for cluster in platform.clusters:
         entry, pools, cluster_low, cluster_high = _cluster(cluster)
         clusters.append(entry)
-        all_pools += [(f"{cluster.name}/{p.entry['name']}", p) for p in pools]
+        all_pools += [(cluster.name, p) for p in pools]
         low, high = low + cluster_low, high + cluster_high
     notes = _capacity_notes({p.entry["capacity"] for _, p in all_pools})
     lakes = []
@@ -260,8 +267,8 @@ def estimate(platform: PlatformSpec, stack: str) -> dict[str, Any]:
         entry, monthly = _lake(lake, i, notes)
         lakes.append(entry)
         low, high = low + monthly / HOURS_PER_MONTH, high + monthly / HOURS_PER_MONTH
-    prices = _accelerator_prices(all_pools, notes)
-    teams = [_team(t, stack, prices, notes) for t in sorted(platform.teams, key=lambda t: t.team)]
+    capacity, prices = declared_capacity(platform), _accelerator_prices(all_pools)
+    teams = [_team(t, stack, capacity, prices, notes) for t in sorted(platform.teams, key=lambda t: t.team)]
     if clusters:
         notes.append(UNPRICED_NOTE)
     return {

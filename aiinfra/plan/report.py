@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun
+from aiinfra.report.cost import describe_quota
 
 
 def render(run: ProgramRun, document: dict[str, Any], console: Console) -> None:
@@ -93,11 +94,14 @@ def render_cost(cost: dict[str, Any], console: Console) -> None:
     total, mark = cost["total"], cost["estimate"]
     console.print(f"[bold]Total:[/] {_span(total['hourly'], mark)} per hour, {_span(total['monthly'], mark)} per month")
     if cost["teams"]:
-        teams = Table(title="Teams: their quota at full use (a share of the pools above)", title_justify="left")
+        teams = Table(
+            title="Teams: their quota in use on every cluster that has it (a share of the pools above)",
+            title_justify="left",
+        )
         for column in ("team", "quota", "$/h max", "$/month max"):
             teams.add_column(column, justify="right" if "$" in column else "left")
         for team in cost["teams"]:
-            quota = ", ".join(f"{q['accelerator']}×{q['count']}" for q in team["quotas"]) or "none"
+            quota = ", ".join(describe_quota(q) for q in team["quotas"]) or "none"
             mark = team["estimate"]
             teams.add_row(team["team"], quota, _usd(team["hourly"]["max"], mark), _usd(team["monthly"]["max"], mark))
         console.print(teams)

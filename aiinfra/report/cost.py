@@ -25,6 +25,21 @@ class Bar:
     total: bool = False
 
 
+def describe_quota(quota: dict[str, Any]) -> str:
+    """`H100×48 (16 on each of 3 clusters)`: what a per-cluster quota adds up to in the stack."""
+    counts = [c["count"] for c in quota["clusters"]]
+    reach = f"{quota['accelerator']}×{sum(counts)}"
+    if not counts:
+        return f"{reach} (no cluster has it)"
+    if set(counts) == {quota["count"]}:
+        return f"{reach} ({quota['count']} on each of {len(counts)} clusters)" if len(counts) > 1 else reach
+    return f"{reach} (" + ", ".join(f"{c['count']} on {c['cluster']}" for c in quota["clusters"]) + ")"
+
+
+def _per_accelerator(price: float | None, currency: str) -> str:
+    return "(owned)" if price is None else f"at {unit_price(price, currency)}/h"
+
+
 def money(amount: float, currency: str) -> str:
     return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
 
@@ -92,7 +107,7 @@ def _bars(cost: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
     teams = [
         Bar(
             t["team"],
-            ", ".join(f"{q['count']}× {q['accelerator']}" for q in t["quotas"]),
+            ", ".join(describe_quota(q) for q in t["quotas"]),
             t["monthly"]["min"],
             t["monthly"]["max"],
             t["estimate"],
@@ -101,7 +116,8 @@ def _bars(cost: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
     ]
     sections = [("Clusters", clusters), ("Data lakes (storage)", lakes), ("", [total])]
     if teams:
-        sections.append(("Teams at full quota (shares of the clusters above, not added to the total)", teams))
+        head = "Teams at full quota on every cluster (shares of the clusters above, not added to the total)"
+        sections.append((head, teams))
     return [(head, bars) for head, bars in sections if bars]
 
 
@@ -219,8 +235,17 @@ def tables(cost: dict[str, Any]) -> str:
     )
     teams = "".join(
         f"<tr><td>{escape(t['team'])}</td><td>"
-        + ", ".join(
-            escape(f"{q['count']}× {q['accelerator']} at {unit_price(q['usd_per_accelerator_hour'], currency)}/h")
+        + "<br>".join(
+            escape(
+                f"{q['accelerator']}: "
+                + (
+                    ", ".join(
+                        f"{c['count']} on {c['cluster']} " + _per_accelerator(c["usd_per_accelerator_hour"], currency)
+                        for c in q["clusters"]
+                    )
+                    or f"{q['count']}, no cluster has it"
+                )
+            )
             for q in t["quotas"]
         )
         + f'</td><td class="num">{escape(span(t["hourly"], currency))}</td>'

@@ -13,7 +13,7 @@ from aiinfra.plan.engine import STACK_TYPE, ProgramRun, Recorded
 from aiinfra.plan.run import Plan
 from aiinfra.policy.runner import PackResult, Policy, PolicyReport, Violation
 from aiinfra.policy.waivers import Waiver
-from aiinfra.report.cost import chart_svg, cost_section, ticks, unit_price
+from aiinfra.report.cost import chart_svg, cost_section, describe_quota, ticks, unit_price
 from aiinfra.report.layout import build_tree, layout
 from aiinfra.report.page import render_report, write_atomically
 from aiinfra.stack import Project
@@ -105,10 +105,19 @@ CONTRACT_COST = {
     "teams": [
         {
             "team": "nlp",
-            "quotas": [{"accelerator": "H100", "count": 32, "usd_per_accelerator_hour": 6.88}],
+            "quotas": [
+                {
+                    "accelerator": "H100",
+                    "count": 32,
+                    "clusters": [
+                        {"cluster": "train-aws", "count": 32, "usd_per_accelerator_hour": 6.88},
+                        {"cluster": "spot-gcp", "count": 16, "usd_per_accelerator_hour": 11.0313},
+                    ],
+                }
+            ],
             "estimate": False,
-            "hourly": {"min": 0.0, "max": 220.16},
-            "monthly": {"min": 0.0, "max": 160716.8},
+            "hourly": {"min": 0.0, "max": 396.66},
+            "monthly": {"min": 0.0, "max": 289561.8},
         }
     ],
     "notes": ["spot pools are priced at the on-demand list price: an upper bound, marked estimate"],
@@ -191,7 +200,8 @@ def test_the_cost_chart_has_a_range_per_cluster_lake_and_team_and_the_total():
         assert f">{label}</text>" in svg
     assert "$73.00 – $160,789.80 /mo" in svg and "$1,250.60 – $194,559.60 /mo" in svg
     assert svg.count('class="range estimate"') == 2  # the spot cluster and the total
-    assert "gcp · not set" in svg and "32× H100" in svg and "not added to the total" in svg
+    assert "gcp · not set" in svg and "not added to the total" in svg
+    assert "H100×48 (32 on train-aws, 16 on spot-gcp)" in svg
 
 
 def test_the_cost_section_says_not_priced_without_a_cost_and_links_only_web_sources():
@@ -201,6 +211,25 @@ def test_the_cost_section_says_not_priced_without_a_cost_and_links_only_web_sour
     assert 'href="javascript' not in section
     assert "$55.04" in section and "owned" not in section and "spot (estimate)" in section
     assert "on-demand list price" in section
+    assert "H100: 32 on train-aws at $6.88/h, 16 on spot-gcp at $11.0313/h" in section
+
+
+@pytest.mark.parametrize(
+    ("clusters", "text"),
+    [
+        ([("a", 8)], "H100×8"),
+        ([("a", 8), ("b", 8), ("c", 8)], "H100×24 (8 on each of 3 clusters)"),
+        ([("a", 8), ("b", 4)], "H100×12 (8 on a, 4 on b)"),
+        ([], "H100×0 (no cluster has it)"),
+    ],
+)
+def test_a_quota_reads_as_what_it_adds_up_to_over_the_clusters(clusters, text):
+    quota = {
+        "accelerator": "H100",
+        "count": 8,
+        "clusters": [{"cluster": c, "count": n, "usd_per_accelerator_hour": None} for c, n in clusters],
+    }
+    assert describe_quota(quota) == text
 
 
 class Elements(HTMLParser):

@@ -190,7 +190,7 @@ def test_lakes_add_their_storage_to_the_total_and_say_when_it_is_unknown():
     assert cost["total"]["monthly"] == {"min": 1250.6, "max": 161967.4}
 
 
-def test_team_quotas_cost_their_cheapest_accelerators_and_stay_out_of_the_total():
+def test_a_team_quota_is_priced_on_every_cluster_with_the_model_up_to_its_capacity():
     gcp = {
         "name": "mega",
         "cloud": "gcp",
@@ -199,25 +199,57 @@ def test_team_quotas_cost_their_cheapest_accelerators_and_stay_out_of_the_total(
         "node_pools": [{"name": "a3mega", "accelerator": "H100:8", "nodes": {"min": 0, "max": 2}}],
     }
     teams = [
-        TeamSpec(team="vision", owners=["v@example.com"], quotas={"prod": {"H100": 16}, "dev": {"L4": 4}}),
+        TeamSpec(team="vision", owners=["v@example.com"], quotas={"prod": {"H100": 24}, "dev": {"L4": 4}}),
         TeamSpec(team="nlp", owners=["n@example.com"], quotas={"prod": {"H100": 8, "L4": 2}}),
     ]
     cost = cost_of(aws(h100()), gcp, teams=teams)
     nlp, vision = cost["teams"]
-    # p5.48xlarge: $55.04 / 8 = $6.88 per H100-hour, cheaper than a3-megagpu-8g's $11.03.
-    assert vision == {
-        "team": "vision",
-        "quotas": [{"accelerator": "H100", "count": 16, "usd_per_accelerator_hour": 6.88}],
-        "estimate": False,
-        "hourly": {"min": 0.0, "max": 110.08},
-        "monthly": {"min": 0.0, "max": 80358.4},
-    }
-    assert nlp["quotas"][1] == {"accelerator": "L4", "count": 2, "usd_per_accelerator_hour": None}
-    assert nlp["hourly"] == {"min": 0.0, "max": 55.04}
-    assert "team nlp: no priced pool in this stack has L4; its quota is counted as 0" in cost["notes"]
-    assert any("priced at train/h100, the cheapest per H100 of 2 pools" in n for n in cost["notes"])
+    mega_per_h100 = cost["clusters"][1]["pools"][0]["usd_per_node_hour"] / 8
+    # A quota caps the team on each cluster (Kueue), so 24 on train (32 there) and 16 on mega (all it has);
+    # p5.48xlarge is $55.04 / 8 = $6.88 per H100-hour.
+    assert vision["quotas"] == [
+        {
+            "accelerator": "H100",
+            "count": 24,
+            "clusters": [
+                {"cluster": "train", "count": 24, "usd_per_accelerator_hour": 6.88},
+                {"cluster": "mega", "count": 16, "usd_per_accelerator_hour": pytest.approx(mega_per_h100, abs=1e-4)},
+            ],
+        }
+    ]
+    assert vision["estimate"] is False and vision["hourly"]["min"] == 0.0
+    assert vision["hourly"]["max"] == pytest.approx(24 * 6.88 + 16 * mega_per_h100, abs=0.01)
+    assert vision["monthly"]["max"] == pytest.approx(vision["hourly"]["max"] * 730, abs=0.01 * 730)
+    assert nlp["quotas"][1] == {"accelerator": "L4", "count": 2, "clusters": []}
+    assert nlp["hourly"]["max"] == pytest.approx(8 * 6.88 + 8 * mega_per_h100, abs=0.01)
+    assert "team nlp: no cluster in this stack has L4; its quota is counted as 0" in cost["notes"]
     clusters_max = sum(c["hourly"]["max"] for c in cost["clusters"])
     assert cost["total"]["hourly"]["max"] == pytest.approx(clusters_max, abs=0.01)
+
+
+def test_a_cluster_with_two_pools_of_a_model_prices_team_use_at_the_dearer():
+    one = {"name": "l4-one", "accelerator": "L4:1", "nodes": {"min": 0, "max": 4}}
+    four = {"name": "l4-four", "accelerator": "L4:4", "nodes": {"min": 0, "max": 1}}
+    team = TeamSpec(team="nlp", owners=["n@example.com"], quotas={"prod": {"L4": 6}})
+    cost = cost_of(aws(one, four), teams=[team])
+    g6_xlarge, g6_12xlarge = (p["usd_per_node_hour"] for p in cost["clusters"][0]["pools"])
+    assert g6_12xlarge / 4 > g6_xlarge  # the two sizes differ per L4, so the choice shows
+    assert cost["teams"][0]["quotas"][0]["clusters"] == [
+        {"cluster": "train", "count": 6, "usd_per_accelerator_hour": pytest.approx(g6_12xlarge / 4, abs=1e-4)}
+    ]
+
+
+def test_a_team_on_an_on_prem_cluster_reaches_owned_accelerators_at_no_price():
+    rack = {
+        "name": "rack",
+        "cloud": "onprem",
+        "kubeconfig": "rackKubeconfig",
+        "node_pools": [h100(fabric="none", nodes={"min": 4, "max": 4}, node_selector={"aiinfra.dev/rack": "r1"})],
+    }
+    team = TeamSpec(team="nlp", owners=["n@example.com"], quotas={"prod": {"H100": 8}})
+    (entry,) = cost_of(rack, teams=[team])["teams"]
+    assert entry["quotas"][0]["clusters"] == [{"cluster": "rack", "count": 8, "usd_per_accelerator_hour": None}]
+    assert entry["hourly"] == {"min": 0.0, "max": 0.0}
 
 
 def test_figures_are_rounded_to_cents_and_unit_prices_keep_their_precision():
