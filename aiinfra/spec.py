@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -547,15 +548,23 @@ def _workload_lake_problems(
     return []
 
 
-def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], dict[str, str], list[Problem]]:
-    """Parse team files one by one, so one bad file does not hide the others. Returns the teams, each
-    team's file (for messages) and the problems."""
-    parsed, problems, seen = [], [], {}
+_QUOTAS = TypeAdapter(TeamSpec.model_fields["quotas"].annotation)
+QuotaRequest = tuple[str, dict[str, dict[str, int]]]
+"""A team file and the quotas it asks for, per stack, of accelerators the catalog knows."""
+
+
+def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[QuotaRequest], list[Problem]]:
+    """Parse team files one by one, so one bad file does not hide the others; a file with other mistakes still
+    has its quotas checked. Returns the teams, the quota requests (for `_quota_problems`) and the problems."""
+    parsed, requests, problems, seen = [], [], [], {}
     for source, raw in teams:
         try:
             team = TeamSpec.model_validate(raw)
         except ValidationError as err:
             problems += [Problem(f"{source}: {p.path}", p.message) for p in _pydantic_problems(err)]
+            quotas = _well_formed_quotas(raw, err)
+            if quotas is not None:
+                problems += _quota_model_problems(source, quotas, requests)
             continue
         if team.team in seen:
             problems.append(Problem(f"{source}: team", f"{team.team!r} — already declared in {seen[team.team]}"))
@@ -569,22 +578,39 @@ def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], dict[s
                 )
             )
         seen[team.team] = source
-        for env, quota in team.quotas.items():
-            for model, count in quota.items():
-                if model not in catalog.gpu_models() and catalog.tpu_generation(model.removeprefix("TPU-")) is None:
-                    problems.append(
-                        Problem(
-                            f"{source}: quotas.{env}.{model}",
-                            (
-                                f"{model!r} — unknown accelerator; known: "
-                                f"{', '.join(catalog.gpu_models())}, TPU-v5p, TPU-v6e"
-                            ),
-                        )
-                    )
-                if count < 0:
-                    problems.append(Problem(f"{source}: quotas.{env}.{model}", f"{count} — must be 0 or more"))
+        problems += _quota_model_problems(source, team.quotas, requests)
         parsed.append(team)
-    return parsed, seen, problems
+    return parsed, requests, problems
+
+
+def _well_formed_quotas(raw: Any, err: ValidationError) -> dict[str, dict[str, int]] | None:
+    """The quotas of a team file that failed validation elsewhere, or None when they are malformed too."""
+    if not isinstance(raw, dict) or any(e["loc"][:1] == ("quotas",) for e in err.errors()):
+        return None
+    return _QUOTAS.validate_python(raw.get("quotas", {}))
+
+
+def _quota_model_problems(
+    source: str, quotas: dict[str, dict[str, int]], requests: list[QuotaRequest]
+) -> list[Problem]:
+    """Unknown accelerators and negative counts; appends the rest to `requests`."""
+    problems, known = [], {}
+    for env, quota in quotas.items():
+        for model, count in quota.items():
+            path = f"{source}: quotas.{env}.{model}"
+            if model not in catalog.gpu_models() and catalog.tpu_generation(model.removeprefix("TPU-")) is None:
+                problems.append(
+                    Problem(
+                        path,
+                        f"{model!r} — unknown accelerator; known: {', '.join(catalog.gpu_models())}, TPU-v5p, TPU-v6e",
+                    )
+                )
+            elif count < 0:
+                problems.append(Problem(path, f"{count} — must be 0 or more"))
+            else:
+                known.setdefault(env, {})[model] = count
+    requests.append((source, {env: known.get(env, {}) for env in quotas}))
+    return problems
 
 
 def declared_capacity(spec: PlatformSpec) -> dict[str, dict[str, int]]:
@@ -616,14 +642,15 @@ def describe_capacity(capacity: dict[str, dict[str, int]]) -> str:
     )
 
 
-def _quota_problems(spec: PlatformSpec, sources: dict[str, str], stack: str | None, stacks: list[str]) -> list[Problem]:
+def _quota_problems(
+    spec: PlatformSpec, requests: list[QuotaRequest], stack: str | None, stacks: list[str]
+) -> list[Problem]:
     """Team quotas name existing stacks, and in this stack fit a cluster: a quota applies on every cluster
     of the stack with that accelerator (each cluster's Kueue is separate), capped at what that cluster has."""
     problems = []
     capacity = declared_capacity(spec) if stack else {}
-    for team in spec.teams:
-        source = sources[team.team]
-        for env, quota in team.quotas.items():
+    for source, quotas in requests:
+        for env, quota in quotas.items():
             if stacks and env not in stacks:
                 close = difflib.get_close_matches(env, stacks, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -674,7 +701,7 @@ def build_platform(
         )
     if not isinstance(raw, dict):
         raise InputError(Problem("aiinfra:platform", f"{type(raw).__name__} — must be a mapping"))
-    team_specs, sources, problems = _team_problems(teams or [])
+    team_specs, quota_requests, problems = _team_problems(teams or [])
     try:
         spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})
     except ValidationError as err:
@@ -690,7 +717,7 @@ def build_platform(
     for i, cluster in enumerate(spec.clusters):
         problems += _cluster_problems(cluster, join_path("clusters", i))
     problems += _check_references(spec)
-    problems += _quota_problems(spec, sources, stack, sorted(stacks))
+    problems += _quota_problems(spec, quota_requests, stack, sorted(stacks))
     if problems:
         raise InputError(problems)
     return spec

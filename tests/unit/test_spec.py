@@ -222,6 +222,7 @@ def test_team_files_are_checked_with_their_file_name():
     for expected in (
         "stacks/teams/a.yaml: owners[0]: 'not-an-email'",
         "stacks/teams/a.yaml: lake_prefixes: ",
+        "stacks/teams/a.yaml: quotas.prod.Z80: 'Z80' — unknown accelerator",
         "stacks/teams/b2.yaml: team: 'b' — already declared in stacks/teams/b.yaml",
         "stacks/teams/c.yaml: owners: required; add it",
     ):
@@ -261,6 +262,22 @@ def test_a_quota_must_fit_a_cluster_of_its_stack():
     ]
     # Another stack's quotas are checked when that stack is validated, not here; a zero quota asks for nothing.
     assert build_platform(GOOD, [team("a", dev={"L4": 99}, prod={"L4": 0})], stack="prod")
+
+
+def test_a_team_file_with_other_mistakes_still_has_its_quotas_checked():
+    name, raw = team("a", prod={"H100": 17}, prd={"H100": 1})
+    found = problems(GOOD, [(name, {**raw, "owners": ["lead"]})], stack="prod", stacks=["dev", "prod"])
+    assert [p.split(" — ")[0] for p in found] == [
+        "stacks/teams/a.yaml: owners[0]: 'lead'",
+        "stacks/teams/a.yaml: quotas.prod.H100: 17",
+        "stacks/teams/a.yaml: quotas.prd: 'prd'",
+    ]
+    # Malformed quotas are reported once, as such, not checked against the clusters.
+    found = problems(GOOD, [(name, {**raw, "owners": ["lead"], "quotas": {"prod": {"H100": "lots"}}})], stack="prod")
+    assert [p.split(" — ")[0] for p in found] == [
+        "stacks/teams/a.yaml: owners[0]: 'lead'",
+        "stacks/teams/a.yaml: quotas.prod.H100: 'lots'",
+    ]
 
 
 def test_declared_capacity_sums_pools_per_cluster_and_counts_tpu_chips():
