@@ -191,7 +191,8 @@ def _money(value: float, *, signed: bool = False, cents: bool = True) -> str:
 
 
 def headline(diff: dict[str, Any]) -> str:
-    """`+12 / ~3 / -1 resources, cost +$1,234/month at max, 0 new policy violations`."""
+    """`+12 / ~3 / -1 resources, cost +$1,234/month at max (teams at full quota: vision +$80,358), 0 new policy
+    violations`: team figures are what a team may spend, outside the stack's total."""
     s = diff["summary"]
     cost = diff["cost"]
     max_monthly = cost and cost["total"]["monthly"]["max"]["delta"]
@@ -199,8 +200,16 @@ def headline(diff: dict[str, Any]) -> str:
         cost_text = "cost not priced"
     else:
         cost_text = f"cost {_money(max_monthly, signed=True, cents=False)}/month at max"
-        if cost["estimate"]:
-            cost_text += " (estimate)"
+        asides = ["estimate"] if cost["estimate"] else []
+        reach = [
+            f"{t['team']} {_money(t['monthly']['max']['delta'], signed=True, cents=False)}"
+            for t in cost["teams"]
+            if t["monthly"]["max"]["delta"]
+        ]
+        if reach:
+            asides.append(f"teams at full quota: {', '.join(reach)}")
+        if asides:
+            cost_text += f" ({'; '.join(asides)})"
     new = diff["policy"]["new"]
     mandatory = sum(v.get("enforcementLevel") == "mandatory" for v in new)
     policy_text = f"{len(new)} new policy violation{'s' * (len(new) != 1)}"

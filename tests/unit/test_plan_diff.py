@@ -180,10 +180,14 @@ def test_cost_null_on_one_side_is_not_priced():
 
 def test_headline_counts_resources_cost_at_max_and_new_violations():
     diff = compare(BEFORE, AFTER, base="HEAD")
-    assert headline(diff) == ("+2 / ~2 / -2 resources, cost +$2,796/month at max (estimate), 1 new policy violation")
+    assert headline(diff) == (
+        "+2 / ~2 / -2 resources, cost +$2,796/month at max (estimate; teams at full quota: vision +$1,825), "
+        "1 new policy violation"
+    )
     reverse = compare(AFTER, BEFORE, base="HEAD")
     assert headline(reverse) == (
-        "+2 / ~2 / -2 resources, cost -$2,796/month at max (estimate), 1 new policy violation (1 mandatory)"
+        "+2 / ~2 / -2 resources, cost -$2,796/month at max (estimate; teams at full quota: vision -$1,825), "
+        "1 new policy violation (1 mandatory)"
     )
 
 
