@@ -42,14 +42,23 @@ def _checked(document: Any, against: str, what: str) -> dict[str, Any]:
     return document
 
 
-def _read_file(path: Path, against: str) -> dict[str, Any]:
+def _read_file(path: Path, against: str, stack: str) -> dict[str, Any]:
+    """An earlier `--json` of the same stack: another stack's resources have other URNs, so comparing them
+    would list everything as removed and added."""
     try:
         document = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as err:
         raise _error(against, f"cannot read it ({err})") from None
     except json.JSONDecodeError as err:
         raise _error(against, f"not JSON ({err}); give the output of `aiinfra plan --json`") from None
-    return _checked(document, against, "the file")
+    document = _checked(document, against, "the file")
+    planned = sorted({step["urn"].removeprefix("urn:pulumi:").split("::")[0] for step in document["steps"]})
+    if planned and planned != [stack]:
+        raise _error(
+            against,
+            f"a plan of stack {', '.join(planned)}, not {stack}; give an earlier `aiinfra plan --stack {stack} --json`",
+        )
+    return document
 
 
 def _extract(root: Path, commit: str, into: Path, against: str) -> None:
@@ -136,7 +145,7 @@ def base_plan(root: Path, against: str, stack: str, plan_args: list[str]) -> Ite
     from base()."""
     path = root / against
     if path.is_file():
-        document = _read_file(path, against)
+        document = _read_file(path, against, stack)
         yield lambda: document
     elif against.endswith(".json"):
         raise _error(against, f"no such file ({path})")

@@ -140,6 +140,17 @@ def test_a_bad_against_exits_2_naming_it(repo: Path, tmp_path: Path, against: st
     assert result.stderr.startswith(message), result.stderr
 
 
+def test_a_json_of_another_stack_exits_2_naming_both(repo: Path, tmp_path: Path):
+    step = {"urn": "urn:pulumi:prod::aiinfra::pulumi:pulumi:Stack::aiinfra-prod", "op": "create", "newState": {}}
+    (repo / "prod.json").write_text(json.dumps({"steps": [step]}))
+    result = plan(repo, "--stack", "dev", "--against", "prod.json", tmp=tmp_path / "tmp")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == (
+        "error: --against: 'prod.json' — a plan of stack prod, not dev; "
+        "give an earlier `aiinfra plan --stack dev --json`\n"
+    )
+
+
 def test_a_base_that_fails_to_plan_exits_2_with_its_error(repo: Path, tmp_path: Path):
     shutil.copy(repo / "stacks" / "Pulumi.dev.yaml", repo / "stacks" / "Pulumi.new.yaml")  # not committed
     result = plan(repo, "--stack", "new", "--against", "HEAD", tmp=tmp_path / "tmp")
