@@ -25,7 +25,18 @@ def test_prod_plan_json_prices_every_cluster_pool_lake_and_team(capsys):
         assert cluster["fixed"] and all(p["usd_per_node_hour"] and p["source"] for p in cluster["pools"])
     assert all(lake["monthly"] > 0 for lake in cost["lakes"][:3])  # prod sets stored_tib
     nlp = cost["teams"][0]
-    assert nlp["quotas"] == [{"accelerator": "H100", "count": 32, "usd_per_accelerator_hour": 6.88}]
+    (h100,) = nlp["quotas"]
+    # A quota applies on each cluster with the model: nlp's 32 H100 reach every H100 cluster of prod.
+    assert [(c["cluster"], c["count"]) for c in h100["clusters"]] == [
+        ("train-aws", 32),
+        ("train-gcp", 32),
+        ("train-azure", 32),
+        ("rack-onprem", 32),
+    ]
+    assert h100["clusters"][0]["usd_per_accelerator_hour"] == 6.88  # p5.48xlarge: $55.04 / 8
+    assert h100["clusters"][-1]["usd_per_accelerator_hour"] is None  # owned
+    reach = sum(c["count"] * (c["usd_per_accelerator_hour"] or 0) for c in h100["clusters"])
+    assert nlp["hourly"]["max"] == pytest.approx(reach, abs=0.01)
     lakes_hourly = sum(lake["monthly"] for lake in cost["lakes"]) / cost["hours_per_month"]
     for end in ("min", "max"):
         clusters = sum(c["hourly"][end] for c in cost["clusters"])
