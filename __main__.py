@@ -13,6 +13,7 @@ from aiinfra.program import (
     inference_service_args,
     lake_egress,
     lake_grants,
+    service_egress,
     tenancy_args,
     training_job_args,
 )
@@ -49,7 +50,8 @@ for spec in platform.clusters:
     cluster = clusters[spec.name]
     egress = lake_egress(platform, spec.cloud)
     for team in platform.teams:
-        args = tenancy_args(team, cluster, spec.kubernetes_version, stack, egress)
+        services = service_egress(team, platform, spec.name)
+        args = tenancy_args(team, cluster, spec.kubernetes_version, stack, egress, services)
         if args is None:
             continue
         if lake_grants(team, platform, spec) and not egress:

@@ -8,8 +8,16 @@ from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, T
 from components.cluster import Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint, merge_tags
 from components.datalake import DataLakeArgs
-from components.kubernetes.tenancy import EgressRule, Tenancy, TenancyArgs, cluster_quotas
-from workloads.serving.service import InferenceServiceArgs
+from components.kubernetes.tenancy import (
+    EgressRule,
+    ServiceEgress,
+    Tenancy,
+    TenancyArgs,
+    cluster_quotas,
+    team_namespace,
+)
+from workloads.serving.service import InferenceServiceArgs, serving_selector
+from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
 from workloads.training.job import TrainingJobArgs, pod_security_level
 
@@ -64,8 +72,22 @@ def lake_egress(platform: PlatformSpec, cloud: str) -> tuple[EgressRule, ...]:
     return tuple(EgressRule(cidr=cidr) for cidr in cidrs)
 
 
+def service_egress(team: TeamSpec, platform: PlatformSpec, cluster: str) -> tuple[ServiceEgress, ...]:
+    """The model servers on `cluster` of other teams that list `team` as a client."""
+    return tuple(
+        ServiceEgress(namespace=team_namespace(work.team), pod_labels=serving_selector(work.name), port=DEFAULT_PORT)
+        for work in platform.workloads
+        if isinstance(work, ServingSpec) and work.cluster == cluster and team.team in work.client_teams
+    )
+
+
 def tenancy_args(
-    team: TeamSpec, cluster: Cluster, kubernetes_version: str, stack: str, egress: tuple[EgressRule, ...] = ()
+    team: TeamSpec,
+    cluster: Cluster,
+    kubernetes_version: str,
+    stack: str,
+    egress: tuple[EgressRule, ...] = (),
+    services: tuple[ServiceEgress, ...] = (),
 ) -> TenancyArgs | None:
     """The team's tenancy on one cluster, or None when the team asks for none of its accelerators
     in this environment (a team lives only where its GPUs/TPUs are)."""
@@ -82,13 +104,14 @@ def tenancy_args(
     return TenancyArgs(
         provider=cluster.kubernetes_provider,
         team=team.team,
-        namespace=f"team-{team.team}",
+        namespace=team_namespace(team.team),
         kubernetes_version=kubernetes_version,
         accelerator_classes=cluster.platform.accelerator_classes,
         quotas=quotas,
         tags=cluster.tags,
         pod_security=pod_security,
         egress=egress,
+        service_egress=services,
     )
 
 
@@ -202,6 +225,7 @@ def inference_service_args(
         pool_taints=_pool_taints(platform, work.cluster, work.pool),
         min_replicas=work.replicas.min,
         max_replicas=work.replicas.max,
+        client_namespaces=tuple(team_namespace(t) for t in work.client_teams) + tuple(work.client_namespaces),
         lake_endpoint_url=lake.endpoint,
         tags=cluster.tags,
         **image,

@@ -238,6 +238,14 @@ class ServingSpec(_Model):
     )
     replicas: NodeRange = Field(default_factory=lambda: NodeRange(min=1, max=2))
     image: str | None = Field(None, description="Server image. Defaults to the pinned aiinfra server image.")
+    client_teams: list[DnsName] = Field(
+        default_factory=list,
+        description="Other teams whose pods call the server: both namespaces get the NetworkPolicies for it.",
+    )
+    client_namespaces: list[DnsName] = Field(
+        default_factory=list,
+        description="Namespaces outside aiinfra's teams allowed in, e.g. an ingress controller or Prometheus.",
+    )
 
 
 Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
@@ -517,6 +525,21 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
                 )
             )
         problems += _workload_lake_problems(work.lake, lakes.get(work.lake), cluster, join_path(path, "lake"), lakes)
+        if isinstance(work, ServingSpec):
+            problems += _client_team_problems(work, teams, path)
+    return problems
+
+
+def _client_team_problems(work: ServingSpec, teams: set[str], path: str) -> list[Problem]:
+    problems = []
+    for j, client in enumerate(work.client_teams):
+        if client == work.team:
+            message = f"{client!r} — the server's own team always reaches it; remove it"
+        elif client not in teams:
+            message = f"{client!r} — no team file declares it; known teams: {', '.join(sorted(teams)) or 'none'}"
+        else:
+            continue
+        problems.append(Problem(join_path(path, "client_teams", j), message))
     return problems
 
 
@@ -686,6 +709,35 @@ def _quota_problems(
     return problems
 
 
+def _namespace_problems(spec: PlatformSpec, stack: str) -> list[Problem]:
+    """A workload's team and its client teams need a namespace on the workload's cluster: a team has one where
+    its quota for this stack names an accelerator the cluster has."""
+    capacity = declared_capacity(spec)
+    teams = {t.team: t for t in spec.teams}
+    clusters = {c.name for c in spec.clusters}
+    problems = []
+    for i, work in enumerate(spec.workloads):
+        if work.cluster not in clusters:
+            continue
+        asking = [("team", work.team)]
+        if isinstance(work, ServingSpec):
+            asking += [(join_path("client_teams", j), t) for j, t in enumerate(work.client_teams)]
+        here = sorted(model for model, per_cluster in capacity.items() if work.cluster in per_cluster)
+        for field, name in asking:
+            team = teams.get(name)
+            if team is None or any(model in here for model in team.quotas.get(stack, {})):
+                continue
+            problems.append(
+                Problem(
+                    join_path("workloads", i, field),
+                    f"{name!r} — team {name} has no {stack} quota for an accelerator of {work.cluster} "
+                    f"({', '.join(here) or 'none'}), so no namespace there; add one to stacks/teams/{name}.yaml "
+                    "(0 makes a namespace without accelerators)",
+                )
+            )
+    return problems
+
+
 def build_platform(
     raw: Any, teams: list[tuple[str, Any]] | None = None, *, stack: str | None = None, stacks: Iterable[str] = ()
 ) -> PlatformSpec:
@@ -718,6 +770,8 @@ def build_platform(
         problems += _cluster_problems(cluster, join_path("clusters", i))
     problems += _check_references(spec)
     problems += _quota_problems(spec, quota_requests, stack, sorted(stacks))
+    if stack:
+        problems += _namespace_problems(spec, stack)
     if problems:
         raise InputError(problems)
     return spec

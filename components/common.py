@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -56,6 +57,15 @@ class ArgProblems:
                 (*path, "taints", i, "effect"),
                 f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
             )
+
+    def check_narrow_cidr(self, path: tuple[str | int, ...], cidr: str, too_wide: str) -> None:
+        """`cidr` parses and is not 0.0.0.0/0 (or ::/0); `too_wide` says what that would open."""
+        try:
+            network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            self.check(False, path, f"{cidr!r} — not a CIDR")
+            return
+        self.check(network.prefixlen > 0, path, f"{cidr} — {too_wide}")
 
     def raise_if_any(self) -> None:
         if self.problems:

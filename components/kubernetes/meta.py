@@ -10,6 +10,8 @@ from aiinfra.catalog import NodeShape
 MANAGED_BY_LABELS = {"app.kubernetes.io/managed-by": "aiinfra"}
 POOL_LABEL = "aiinfra.dev/pool"
 """The node label every cloud adapter puts on a pool's nodes (AWS: components.aws.node_group.node_labels)."""
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+"""Set by the API server on every namespace to its name: what NetworkPolicies and queues select namespaces by."""
 GPU_RESOURCE = "nvidia.com/gpu"
 TPU_RESOURCE = "google.com/tpu"
 

@@ -2,8 +2,8 @@
 
 A namespace under Pod Security Admission `restricted`, a ResourceQuota (accelerators, cpu, memory, pods),
 a LimitRange so every container has requests and limits, a default-deny NetworkPolicy with allowances for
-the namespace itself, DNS and the listed egress endpoints (the lake, identity token endpoints), a service
-account annotated for the team's workload identity, and Kueue queueing.
+the namespace itself, DNS, the listed egress endpoints (the lake, identity token endpoints) and the listed
+servers of other teams, a service account annotated for the team's workload identity, and Kueue queueing.
 
 Kueue quota model (Kueue's documented multi-tenant setup: one ClusterQueue per tenant, grouped in a cohort
 that shares quota): the platform's pool ClusterQueue of each accelerator model owns the declared capacity as
@@ -26,7 +26,13 @@ import pulumi_kubernetes as k8s
 from aiinfra.catalog.data import SUPPORTED_KUBERNETES
 from components.common import ArgProblems
 from components.kubernetes import versions
-from components.kubernetes.meta import GPU_RESOURCE, object_labels, valid_dns_label, valid_label_key
+from components.kubernetes.meta import (
+    GPU_RESOURCE,
+    NAMESPACE_NAME_LABEL,
+    object_labels,
+    valid_dns_label,
+    valid_label_key,
+)
 from components.kubernetes.platform import AcceleratorClass, flavor_resources, team_share
 
 POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged")
@@ -47,6 +53,16 @@ class EgressRule:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceEgress:
+    """Pods of the namespace may call the pods labelled `pod_labels` in `namespace` on `port`: another team's
+    model server that lists this team as a client (its own NetworkPolicy lets them in)."""
+
+    namespace: str
+    pod_labels: Mapping[str, str]
+    port: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class TenancyArgs:
     provider: k8s.Provider
     """The cluster's Kubernetes provider (`Cluster.kubernetes_provider`)."""
@@ -64,6 +80,8 @@ class TenancyArgs:
     egress: tuple[EgressRule, ...] = ()
     """Endpoints besides DNS and the namespace itself that pods may reach: the lake endpoints and, where the
     identity needs them, token endpoints. Defaults to none: pods reach nothing outside the namespace."""
+    service_egress: tuple[ServiceEgress, ...] = ()
+    """Servers in other namespaces that pods may call. Defaults to none."""
     service_account: str = "workload"
     """Name of the service account workloads run as. Defaults to `workload`."""
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -86,6 +104,11 @@ class TenancyArgs:
     """The stack's tags, as labels on every object (values made label-safe)."""
 
 
+def team_namespace(team: str) -> str:
+    """A team's namespace unless `TenancyArgs.namespace` names another."""
+    return f"team-{team}"
+
+
 def team_cluster_queue(team: str, cls: AcceleratorClass) -> str:
     return f"{team}-{cls.queue}"
 
@@ -95,7 +118,7 @@ def team_cluster_queue_spec(cls: AcceleratorClass, namespace: str, quota: int) -
     borrowing up to `quota` accelerators per pool; only the team's namespace submits to it."""
     return {
         "cohortName": cls.cohort,
-        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
         "queueingStrategy": "BestEffortFIFO",
         "preemption": {"reclaimWithinCohort": "Never", "withinClusterQueue": "LowerPriority"},
         "resourceGroups": [
@@ -125,9 +148,11 @@ def quota_hard(args: TenancyArgs) -> dict[str, str]:
     return dict(sorted(hard.items()))
 
 
-def network_policy_specs(namespace_egress: tuple[EgressRule, ...]) -> dict[str, dict]:
+def network_policy_specs(
+    namespace_egress: tuple[EgressRule, ...], service_egress: tuple[ServiceEgress, ...] = ()
+) -> dict[str, dict]:
     """Default deny in both directions, then what training needs: its own pods (torchrun rendezvous and
-    NCCL bootstrap over TCP), cluster DNS, and the listed endpoints."""
+    NCCL bootstrap over TCP), cluster DNS, the listed endpoints, and the listed servers of other teams."""
     specs = {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         "allow-same-namespace": {
@@ -143,7 +168,7 @@ def network_policy_specs(namespace_egress: tuple[EgressRule, ...]) -> dict[str, 
                 {
                     "to": [
                         {
-                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: "kube-system"}},
                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                         }
                     ],
@@ -162,6 +187,23 @@ def network_policy_specs(namespace_egress: tuple[EgressRule, ...]) -> dict[str, 
                     "ports": [{"protocol": rule.protocol, "port": port} for port in rule.ports],
                 }
                 for rule in namespace_egress
+            ],
+        }
+    if service_egress:
+        specs["allow-services"] = {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: service.namespace}},
+                            "podSelector": {"matchLabels": dict(service.pod_labels)},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": service.port}],
+                }
+                for service in service_egress
             ],
         }
     return specs
@@ -201,16 +243,9 @@ def _problems(name: str, args: TenancyArgs, namespace: str) -> ArgProblems:
             else f"{count} — must be 0 or more",
         )
     for i, rule in enumerate(args.egress):
-        try:
-            network = ipaddress.ip_network(rule.cidr, strict=False)
-        except ValueError:
-            problems.check(False, ("egress", i, "cidr"), f"{rule.cidr!r} — not a CIDR")
-        else:
-            problems.check(
-                network.prefixlen > 0,
-                ("egress", i, "cidr"),
-                f"{rule.cidr} — opens egress to everything; list the endpoints' networks",
-            )
+        problems.check_narrow_cidr(
+            ("egress", i, "cidr"), rule.cidr, "opens egress to everything; list the endpoints' networks"
+        )
         problems.check(
             bool(rule.ports) and all(0 < p < 65536 for p in rule.ports),
             ("egress", i, "ports"),
@@ -219,6 +254,10 @@ def _problems(name: str, args: TenancyArgs, namespace: str) -> ArgProblems:
         problems.check(
             rule.protocol in PROTOCOLS, ("egress", i, "protocol"), f"{rule.protocol!r} — one of {', '.join(PROTOCOLS)}"
         )
+    for i, service in enumerate(args.service_egress):
+        path, namespace = ("service_egress", i), service.namespace
+        problems.check(valid_dns_label(namespace), (*path, "namespace"), f"{namespace!r} — not a DNS label")
+        problems.check(0 < service.port < 65536, (*path, "port"), f"{service.port} — between 1 and 65535")
     problems.check(
         valid_dns_label(args.service_account), "service_account", f"{args.service_account!r} — not a DNS label"
     )
@@ -237,7 +276,7 @@ class Tenancy(pulumi.ComponentResource):
     """Accelerator model -> LocalQueue name in the namespace (the `kueue.x-k8s.io/queue-name` label)."""
 
     def __init__(self, name: str, args: TenancyArgs, opts: pulumi.ResourceOptions | None = None):
-        namespace = args.namespace or f"team-{args.team}"
+        namespace = args.namespace or team_namespace(args.team)
         _problems(name, args, namespace).raise_if_any()  # before registering anything
         super().__init__("aiinfra:kubernetes:Tenancy", name, None, opts)
         labels = object_labels(args.tags, {TEAM_LABEL: args.team})
@@ -284,7 +323,7 @@ class Tenancy(pulumi.ComponentResource):
             },
             opts=child,
         )
-        for policy, spec in network_policy_specs(args.egress).items():
+        for policy, spec in network_policy_specs(args.egress, args.service_egress).items():
             k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",

@@ -25,7 +25,14 @@ from components.common import Taint
 from components.kubernetes import versions
 from components.kubernetes.onprem import kubeconfig_server
 from components.kubernetes.platform import NodeResources, PlatformLayer, PlatformLayerArgs, kueue_manager_config
-from components.kubernetes.tenancy import EgressRule, Tenancy, TenancyArgs, cluster_quotas
+from components.kubernetes.tenancy import (
+    EgressRule,
+    ServiceEgress,
+    Tenancy,
+    TenancyArgs,
+    cluster_quotas,
+    network_policy_specs,
+)
 from tests.conftest import of_type, one
 from tests.k8s_schema import assert_valid, manifest, manifests, problems
 
@@ -540,6 +547,32 @@ def test_tenancy_network_policies_deny_by_default_and_allow_dns_the_namespace_an
         },
     ]
     assert "allow-egress" not in {m["metadata"]["name"] for m in manifests(aws_run(), kind="NetworkPolicy")}
+
+
+def test_tenancy_may_call_the_listed_servers_of_other_teams_and_nothing_else_there():
+    server = ServiceEgress(namespace="team-vision", pod_labels={"app.kubernetes.io/instance": "chat"}, port=8000)
+    specs = network_policy_specs((), (server,))
+    assert specs["allow-services"] == {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-vision"}},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/instance": "chat"}},
+                    }
+                ],
+                "ports": [{"protocol": "TCP", "port": 8000}],
+            }
+        ],
+    }
+    assert "allow-services" not in network_policy_specs(())
+    policies = [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n}, "spec": spec}
+        for n, spec in specs.items()
+    ]
+    assert assert_valid(policies, SUPPORTED_KUBERNETES[-1]) == 4
 
 
 def test_tenancy_local_queue_is_bound_to_a_team_queue_borrowing_up_to_the_quota():

@@ -1,8 +1,9 @@
 """Spec → component Args, without Pulumi running."""
 
 from aiinfra.catalog import Fabric
-from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url
+from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url, service_egress
 from aiinfra.spec import build_platform
+from components.kubernetes.tenancy import ServiceEgress
 
 PLATFORM = build_platform(
     {
@@ -95,6 +96,7 @@ LAKES = build_platform(
                 "pool": "gpu",
                 "lake": "s3",
                 "model": "models/pre/",
+                "client_teams": ["cv"],
             },
             {"kind": "training", "name": "other", "team": "cv", "cluster": "a", "pool": "gpu", "lake": "s3"},
         ],
@@ -126,6 +128,14 @@ def test_a_team_gets_its_prefixes_and_what_its_workloads_on_the_cluster_need():
         ("s3", "write", "datasets/nlp/"),
         ("s3", "write", "models/pre/"),
     ]
+
+
+def test_a_client_team_may_call_the_servers_that_list_it_on_that_cluster_only():
+    nlp, cv = LAKES.teams
+    chat = {"app.kubernetes.io/name": "aiinfra-serving", "app.kubernetes.io/instance": "chat"}
+    assert service_egress(cv, LAKES, "a") == (ServiceEgress(namespace="team-nlp", pod_labels=chat, port=8000),)
+    assert service_egress(cv, LAKES, "elsewhere") == ()
+    assert service_egress(nlp, LAKES, "a") == ()  # its own server is in its own namespace
 
 
 def test_team_namespaces_may_reach_only_the_lakes_of_their_cloud():

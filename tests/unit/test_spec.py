@@ -280,6 +280,38 @@ def test_a_team_file_with_other_mistakes_still_has_its_quotas_checked():
     ]
 
 
+def serving(**extra) -> dict:
+    raw = copy.deepcopy(GOOD)
+    raw["data_lakes"] = [{"name": "s3", "cloud": "aws", "region": "us-east-1"}]
+    raw["workloads"] = [
+        {"kind": "serving", "name": "chat", "team": "a", "cluster": "a", "pool": "gpu", "lake": "s3"}
+        | {"model": "models/chat/", **extra}
+    ]
+    return raw
+
+
+def test_client_teams_of_a_server_are_other_declared_teams():
+    teams = [team("a", prod={"H100": 8}), team("b", prod={"H100": 0})]
+    spec = build_platform(serving(client_teams=["b"], client_namespaces=["monitoring"]), teams, stack="prod")
+    assert spec.workloads[0].client_teams == ["b"]
+    assert problems(serving(client_teams=["a", "zz"]), teams) == [
+        "workloads[0].client_teams[0]: 'a' — the server's own team always reaches it; remove it",
+        "workloads[0].client_teams[1]: 'zz' — no team file declares it; known teams: a, b",
+    ]
+
+
+def test_a_workload_team_and_its_client_teams_need_a_namespace_on_its_cluster():
+    teams = [team("a", dev={"H100": 8}), team("b", prod={"L4": 1}), team("c", prod={"H100": 0})]
+    assert problems(serving(client_teams=["b", "c"]), teams, stack="prod") == [
+        "stacks/teams/b.yaml: quotas.prod.L4: 1 — no prod cluster has L4; prod has: H100 (a: 16); ask for one of "
+        "those or add a L4 pool",
+        "workloads[0].team: 'a' — team a has no prod quota for an accelerator of a (H100), so no namespace there; "
+        "add one to stacks/teams/a.yaml (0 makes a namespace without accelerators)",
+        "workloads[0].client_teams[0]: 'b' — team b has no prod quota for an accelerator of a (H100), so no "
+        "namespace there; add one to stacks/teams/b.yaml (0 makes a namespace without accelerators)",
+    ]
+
+
 def test_declared_capacity_sums_pools_per_cluster_and_counts_tpu_chips():
     raw = copy.deepcopy(GOOD)
     raw["clusters"][0]["node_pools"].append({"name": "gpu2", "accelerator": "H100:8", "nodes": {"min": 0, "max": 1}})

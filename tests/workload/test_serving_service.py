@@ -169,10 +169,52 @@ def test_no_replica_count_fights_the_hpa_and_the_pdb_never_blocks_a_drain(run_mo
 def test_an_internal_load_balancer_only_when_asked(run_mocked, cloud, accelerator, annotation):
     shape = resolve(cloud, accelerator)
     assert manifests(render(run_mocked, shape=shape))["Service"]["spec"]["type"] == "ClusterIP"
-    service = manifests(render(run_mocked, shape=shape, internal_load_balancer=True))["Service"]
+    run = render(run_mocked, shape=shape, internal_load_balancer=True, client_cidrs=("10.0.0.0/16",))
+    service = manifests(run)["Service"]
     kubernetes_validate.validate(service, KUBERNETES_VERSION, strict=True)
     assert service["spec"]["type"] == "LoadBalancer"
     assert annotation.items() <= service["metadata"]["annotations"].items()
+
+
+def test_only_the_teams_own_pods_get_in_unless_clients_are_listed(run_mocked):
+    assert of_type(render(run_mocked), "kubernetes:networking.k8s.io/v1:NetworkPolicy") == []
+    run = render(run_mocked, client_namespaces=("team-nlp", "monitoring"), client_cidrs=("10.20.0.1/16",))
+    policy = one(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs
+    manifest = {k: policy[k] for k in MANIFEST_KEYS}
+    kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+    assert policy["metadata"]["name"] == "llm-chat-clients" and policy["metadata"]["namespace"] == "vision"
+    pods = manifests(run)["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pods.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [
+        {
+            "from": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team-nlp"}}},
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+                {"ipBlock": {"cidr": "10.20.0.0/16"}},
+            ],
+            "ports": [{"protocol": "TCP", "port": 8000}],
+        }
+    ]
+    container = pod(run)["containers"][0]
+    assert {"name": "http", "containerPort": 8000, "protocol": "TCP"} in container["ports"]
+
+
+def test_a_load_balancer_needs_client_networks_and_those_must_be_narrow(run_mocked):
+    with pytest.raises(InputError) as raised:
+        render(
+            run_mocked,
+            internal_load_balancer=True,
+            client_namespaces=("Team_NLP",),
+            client_cidrs=("0.0.0.0/0", "10.1.0.0/33"),
+        )
+    assert [(p.path, p.message) for p in raised.value.problems] == [
+        ("llm-chat.client_namespaces[0]", "'Team_NLP' — must be a DNS label"),
+        ("llm-chat.client_cidrs[0]", "0.0.0.0/0 — opens the server to every address; list the callers' networks"),
+        ("llm-chat.client_cidrs[1]", "'10.1.0.0/33' — not a CIDR"),
+    ]
+    with pytest.raises(InputError, match="load balancer would reach nothing; list client_cidrs"):
+        render(run_mocked, internal_load_balancer=True)
 
 
 def test_azure_pods_opt_into_workload_identity(run_mocked):

@@ -1,4 +1,10 @@
-"""`InferenceService`: the model server on a cluster — Deployment, Service, HPA and PodDisruptionBudget.
+"""`InferenceService`: the model server on a cluster — Deployment, Service, HPA, PodDisruptionBudget, and
+the NetworkPolicy that lets its clients in.
+
+The team's namespace denies ingress by default (`Tenancy`), so only the team's own pods reach the server
+unless `client_namespaces` (other teams, an ingress controller, Prometheus) or `client_cidrs` (callers of
+the internal load balancer) are listed. Another team's namespace also denies egress: it gets a matching
+allowance from its own `Tenancy` (`ServiceEgress`), which `aiinfra/program.py` wires from the spec.
 
 Replicas run `python -m workloads.serving` (the flags of `aiinfra local serve`) on one node pool, one GPU
 each by default, as the team's workload identity, which reads the model from the lake's `models/`.
@@ -10,6 +16,7 @@ sleeps `deregistration_delay_s`, then SIGTERM makes the server stop accepting an
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ import pulumi_kubernetes as k8s
 from aiinfra.catalog import NodeShape
 from components.common import ArgProblems, Taint
 from components.kubernetes.meta import (
+    NAMESPACE_NAME_LABEL,
     POOL_LABEL,
     accelerator_resource,
     accelerator_tolerations,
@@ -97,7 +105,13 @@ class InferenceServiceArgs:
     target_gpu_utilization_percent: int = 80
     """With custom_metrics on GPU pools: average GPU utilisation the HPA aims for. Defaults to 80."""
     internal_load_balancer: bool = False
-    """Also expose the Service on a cloud-internal load balancer (aws, gcp, azure). Defaults to ClusterIP only."""
+    """Also expose the Service on a cloud-internal load balancer (aws, gcp, azure); needs `client_cidrs`.
+    Defaults to ClusterIP only."""
+    client_namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods may call the server (and scrape its /metrics) besides the team's own."""
+    client_cidrs: tuple[str, ...] = ()
+    """Networks allowed in on the server's port: the internal load balancer's callers. Load-balancer traffic
+    may arrive from node addresses (kube-proxy SNAT), so include the nodes' subnets."""
     max_batch_size: int = ServerSettings.max_batch_size
     """Server flag --max-batch-size."""
     max_wait_ms: float = ServerSettings.max_wait_ms
@@ -114,6 +128,35 @@ class InferenceServiceArgs:
     """How long loading and warming up the model may take before the pod is restarted. Defaults to 15 min."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """The stack's tags, merged into every object's labels."""
+
+
+def serving_selector(name: str) -> dict[str, str]:
+    """Labels of the server's pods: the Service, PDB and NetworkPolicies select them by these."""
+    return {"app.kubernetes.io/name": "aiinfra-serving", "app.kubernetes.io/instance": name}
+
+
+def client_ingress(args: InferenceServiceArgs) -> list[dict]:
+    """The `from` peers of the clients' NetworkPolicy."""
+    peers: list[dict] = [
+        {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}}}
+        for namespace in args.client_namespaces
+    ]
+    return peers + [{"ipBlock": {"cidr": str(ipaddress.ip_network(cidr, strict=False))}} for cidr in args.client_cidrs]
+
+
+def _client_problems(problems: ArgProblems, args: InferenceServiceArgs) -> None:
+    for i, namespace in enumerate(args.client_namespaces):
+        problems.check(valid_dns_label(namespace), ("client_namespaces", i), f"{namespace!r} — must be a DNS label")
+    for i, cidr in enumerate(args.client_cidrs):
+        problems.check_narrow_cidr(
+            ("client_cidrs", i), cidr, "opens the server to every address; list the callers' networks"
+        )
+    problems.check(
+        not args.internal_load_balancer or bool(args.client_cidrs),
+        "internal_load_balancer",
+        "the team namespace denies ingress by default, so the load balancer would reach nothing; list "
+        "client_cidrs (the callers' networks and the nodes' subnets)",
+    )
 
 
 def _validate(name: str, args: InferenceServiceArgs) -> None:
@@ -147,6 +190,7 @@ def _validate(name: str, args: InferenceServiceArgs) -> None:
         "internal_load_balancer",
         f"no internal load balancer on {args.shape.cloud}; expose the ClusterIP Service through your ingress",
     )
+    _client_problems(problems, args)
     problems.check(
         args.lake_endpoint_url is None or args.model_url.startswith("s3://"),
         "lake_endpoint_url",
@@ -293,7 +337,7 @@ class InferenceService(pulumi.ComponentResource):
         super().__init__("aiinfra:workloads:InferenceService", name, None, opts)
         _validate(name, args)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        selector = {"app.kubernetes.io/name": "aiinfra-serving", "app.kubernetes.io/instance": name}
+        selector = serving_selector(name)
         labels = object_labels(args.tags, selector, {"app.kubernetes.io/component": "inference"})
         pod_labels = labels | (AZURE_WORKLOAD_IDENTITY_LABEL if args.shape.cloud == "azure" else {})
 
@@ -352,6 +396,18 @@ class InferenceService(pulumi.ComponentResource):
             spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
             opts=child,
         )
+        clients = client_ingress(args)
+        if clients:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-clients",
+                metadata={**metadata(), "name": f"{name}-clients"},
+                spec={
+                    "podSelector": {"matchLabels": selector},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": DEFAULT_PORT}]}],
+                },
+                opts=child,
+            )
         self.service_name = name
         self.url = f"http://{name}.{args.namespace}.svc.cluster.local"
         self.register_outputs({"serviceName": self.service_name, "url": self.url})
