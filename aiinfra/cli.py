@@ -87,7 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _policy_arguments(report)
 
-    validate = sub.add_parser("validate", help="check a stack's spec and team files; print every problem")
+    validate = sub.add_parser(
+        "validate", help="plan's input checks without policy: spec, team files, component arguments; every problem"
+    )
     validate.add_argument("-s", "--stack", required=True, help="stack name")
 
     team = sub.add_parser("team", help="self-service team requests (stacks/teams/<team>.yaml)")
@@ -145,14 +147,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from aiinfra.plan.run import load_platform
+    from aiinfra.plan.run import validate_stack
 
-    platform = load_platform(args.cwd, args.stack)
-    pools = sum(len(c.node_pools) for c in platform.clusters)
-    print(
-        f"stack {args.stack}: valid — {len(platform.clusters)} clusters, {pools} node pools, "
-        f"{len(platform.data_lakes)} data lakes, {len(platform.workloads)} workloads, {len(platform.teams)} teams"
-    )
+    platform = validate_stack(args.cwd, args.stack)
+    counts = {
+        "cluster": len(platform.clusters),
+        "node pool": sum(len(c.node_pools) for c in platform.clusters),
+        "data lake": len(platform.data_lakes),
+        "workload": len(platform.workloads),
+        "team": len(platform.teams),
+    }
+    summary = ", ".join(f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items())
+    print(f"stack {args.stack}: valid — {summary}")
     return 0
 
 

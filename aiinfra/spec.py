@@ -315,6 +315,8 @@ def _pydantic_problems(err: ValidationError, prefix: tuple[str | int, ...] = ())
                 msg = "must be a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 40)"
             elif kind == "string_pattern_mismatch" and len(loc) > 1 and loc[-2] == "owners":
                 msg = "not an e-mail address; write name@example.com"
+            elif kind == "too_short" and loc and loc[-1] == "owners":
+                msg = "no owner; list at least one e-mail of who answers for the team's quota, e.g. [lead@example.com]"
             msg = f"{e['input']!r} — {msg}" if not isinstance(e["input"], dict | list) else msg
         problems.append(Problem(path, msg))
     return problems

@@ -36,6 +36,21 @@ def load_platform(root: Path, stack: str) -> PlatformSpec:
     return _platform(project, stack, config)
 
 
+def validate_stack(root: Path, stack: str) -> PlatformSpec:
+    """Every input check `plan` makes, policy aside: the spec and team files first (all their problems at
+    once), then the program under the mock runtime, whose components check what only they know (a spot
+    pool on InfiniBand, a capacity type the cloud does not sell). Raises InputError."""
+    project = load_project(root)
+    config, secret_keys = load_stack_config(project, stack)
+    platform = _platform(project, stack, config)
+
+    from aiinfra.plan.engine import run_program
+    from aiinfra.plan.mocks import PlanMocks
+
+    run_program(project, stack, config, secret_keys, PlanMocks())
+    return platform
+
+
 @dataclass(frozen=True)
 class Plan:
     """One offline plan: what the program registered, its preview JSON and the policy verdicts."""

@@ -134,15 +134,28 @@ def test_bad_team_file_is_named(project):
     result = run_cli("validate", "--stack", "dev", cwd=project)
     assert result.returncode == 2
     assert "error: stacks/teams/rogue.yaml: team: 'Rogue' — must be a lower-case DNS label" in result.stderr
-    assert "error: stacks/teams/rogue.yaml: owners: [] — " in result.stderr or "owners" in result.stderr
+    assert "error: stacks/teams/rogue.yaml: owners: no owner; list at least one e-mail" in result.stderr
 
 
 def test_validate_and_schema(capsys):
     assert main(["validate", "--stack", "prod"]) == 0
-    assert "stack prod: valid — 4 clusters" in capsys.readouterr().out
+    assert "stack prod: valid — 4 clusters, 8 node pools" in capsys.readouterr().out
+    assert main(["validate", "--stack", "dev"]) == 0
+    assert "stack dev: valid — 1 cluster, 2 node pools" in capsys.readouterr().out
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "aiinfra:platform" and "clusters" in schema["properties"]
+
+
+def test_validate_runs_the_component_checks_plan_would_fail_on(project, capsys):
+    """A spot pool on InfiniBand is a valid spec but an AKS refusal: validate says so, as plan would."""
+    pool = {"name": "ndh100", "accelerator": "H100:8", "nodes": {"min": 0, "max": 2}, "capacity": {"type": "spot"}}
+    cluster = {"name": "ib", "cloud": "azure", "region": "eastus", "kubernetes_version": "1.33", "node_pools": [pool]}
+    write_stack(project, "ib", {"clusters": [cluster]})
+    assert main(["-C", str(project), "validate", "--stack", "ib"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error: ib.node_pools.ndh100.capacity_type: 'spot' — Standard_ND96isr_H100_v5 nodes train over" in err
 
 
 def test_plans_any_pulumi_python_program_with_C(tmp_path, capsys):
