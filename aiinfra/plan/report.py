@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Console
@@ -10,6 +11,18 @@ from rich.tree import Tree
 
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun
 from aiinfra.report.cost import describe_quota
+
+PIPED_WIDTH = 140
+"""Columns of a plan piped into a file or a CI log without COLUMNS set: rich's default of 80 wraps every
+machine type and dollar range of the cost table onto several lines."""
+
+
+def plan_console() -> Console:
+    """A terminal's own width; piped, `PIPED_WIDTH` unless COLUMNS says otherwise."""
+    console = Console()
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(width=PIPED_WIDTH)
 
 
 def render(run: ProgramRun, document: dict[str, Any], console: Console) -> None:
@@ -94,10 +107,9 @@ def render_cost(cost: dict[str, Any], console: Console) -> None:
     total, mark = cost["total"], cost["estimate"]
     console.print(f"[bold]Total:[/] {_span(total['hourly'], mark)} per hour, {_span(total['monthly'], mark)} per month")
     if cost["teams"]:
-        teams = Table(
-            title="Teams: their quota in use on every cluster that has it (a share of the pools above)",
-            title_justify="left",
-        )
+        # A title wider than the table would wrap to its width.
+        console.print("[bold]Teams:[/] their quota in use on every cluster that has it (a share of the pools above)")
+        teams = Table()
         for column in ("team", "quota", "$/h max", "$/month max"):
             teams.add_column(column, justify="right" if "$" in column else "left")
         for team in cost["teams"]:

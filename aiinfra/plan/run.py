@@ -149,12 +149,10 @@ def _policy_args(packs: list[Path] | None, configs: list[Path] | None) -> list[s
 
 
 def _print_plan(plan: Plan, diff: dict[str, Any] | None) -> None:
-    from rich.console import Console
-
-    from aiinfra.plan.report import render
+    from aiinfra.plan.report import plan_console, render
     from aiinfra.policy.report import render_table
 
-    console = Console()
+    console = plan_console()
     render(plan.run, plan.document, console)
     render_table(plan.policy, console)
     if diff is not None:

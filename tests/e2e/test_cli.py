@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ AIINFRA = [sys.executable, "-m", "aiinfra.cli"]
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([*AIINFRA, *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    """The command with its output piped, as in a CI log (no COLUMNS from the test's own terminal)."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run([*AIINFRA, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def write_stack(project: Path, name: str, platform: dict) -> None:
@@ -55,6 +58,10 @@ def test_the_terminal_plan_shows_the_tree_and_summary():
     assert result.returncode == 0, result.stderr
     assert "aiinfra:index:Cluster" in result.stdout and "dev-aws" in result.stdout
     assert "to create" in result.stdout
+    # Piped output is wide enough that each cost row stays one line.
+    rows = result.stdout.splitlines()
+    assert any("interface endpoints (4 services x 2 zones)" in row and "$58.40" in row for row in rows)
+    assert any("l4" in row and "g6.xlarge" in row and "~$0.00 – ~$1,175.01" in row for row in rows)
 
 
 def test_export_writes_manifests_per_cluster_and_iam_documents(tmp_path, capsys):
