@@ -278,7 +278,8 @@ class GkeCluster(ClusterAdapter):
                 "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
                 "workload_metadata_config": {"mode": "GKE_METADATA"},
             },
-            deletion_protection=True,
+            # GKE refuses to delete a protected cluster: production stacks keep it, others can be destroyed.
+            deletion_protection=args.protect_stateful,
             resource_labels=self.labels,
             opts=pulumi.ResourceOptions(
                 parent=self,

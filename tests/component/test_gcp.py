@@ -433,9 +433,14 @@ def test_cluster_is_private_standard_with_workload_identity_and_dataplane_v2(pla
     assert gke["enableLegacyAbac"] is False
     assert gke["masterAuth"] == {"clientCertificateConfig": {"issueClientCertificate": False}}
     assert gke["removeDefaultNodePool"] is True
-    assert gke["deletionProtection"] is True
+    assert gke["deletionProtection"] is False  # not a production stack: `pulumi destroy` works
     assert gke["location"] == REGION
     assert gke["nodeLocations"] == list(ZONES)
+
+
+def test_production_clusters_refuse_deletion(plan):
+    gke = one(plan(system_pool(), protect_stateful=True), GKE).inputs
+    assert gke["deletionProtection"] is True
 
 
 def test_public_endpoint_only_for_the_given_cidrs(plan):
