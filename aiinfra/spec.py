@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
@@ -18,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -29,6 +29,7 @@ from aiinfra import catalog
 from aiinfra.catalog import CatalogError, Fabric, NodeShape
 from aiinfra.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.errors import InputError, Problem, join_path
+from aiinfra.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DnsName = Annotated[
@@ -36,7 +37,6 @@ DnsName = Annotated[
     StringConstraints(pattern=DNS_LABEL, max_length=40),
     Field(description="Lower-case DNS label: letters, digits and '-', starting with a letter, at most 40."),
 ]
-ZONES = ("raw", "curated", "checkpoints", "models")
 
 
 class _Model(BaseModel):
@@ -254,7 +254,7 @@ Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
 class TeamSpec(_Model):
     team: DnsName
     owners: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(min_length=1)
-    quotas: dict[str, dict[str, int]] = Field(
+    quotas: dict[str, dict[str, StrictInt]] = Field(
         default_factory=dict, description="Per environment: accelerator model → GPUs/chips, e.g. {prod: {H100: 16}}."
     )
     lake_prefixes: list[str] = Field(default_factory=list)
@@ -262,9 +262,16 @@ class TeamSpec(_Model):
     @field_validator("lake_prefixes")
     @classmethod
     def _prefixes(cls, value: list[str]) -> list[str]:
+        named: dict[str, str] = {}
         for prefix in value:
-            if not re.fullmatch(r"([a-z0-9][-a-z0-9_.]*/)+", prefix):
+            if not PREFIX_RE.match(prefix):
                 raise ValueError(f"{prefix!r} is not a lake prefix; write lower-case segments ending in '/'")
+            other = named.setdefault(grant_slug(prefix), prefix)
+            if other != prefix:
+                raise ValueError(
+                    f"{prefix!r} and {other!r} would name their lake grants alike ({grant_slug(prefix)}); "
+                    "keep one, or rename one so they differ in more than punctuation"
+                )
         return value
 
 
@@ -298,7 +305,10 @@ def _suggest(field: str, model: type[BaseModel] | None) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(model.model_fields)}"
 
 
-def _pydantic_problems(err: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+def _pydantic_problems(
+    err: ValidationError, prefix: tuple[str | int, ...] = (), root: type[BaseModel] = PlatformSpec
+) -> list[Problem]:
+    """One Problem per pydantic error, in the spec's words. `root` is the model validated (for field hints)."""
     problems = []
     for e in err.errors(include_url=False):
         loc = [p for p in (*prefix, *e["loc"]) if p not in ("training", "serving")]
@@ -307,8 +317,14 @@ def _pydantic_problems(err: ValidationError, prefix: tuple[str | int, ...] = ())
         if kind == "missing":
             msg = "required; add it"
         elif kind == "extra_forbidden":
-            owner = _model_at(loc[:-1])
+            owner = _model_at(loc[:-1], root)
             msg = f"unknown field{_suggest(str(loc[-1]), owner)}"
+        elif loc[-1:] == ["[key]"]:
+            # A mapping key of the wrong type (`quotas: {1: ...}`): name the mapping, not pydantic's `[key]`.
+            path = join_path(*loc[:-2])
+            msg = f"{loc[-2]!r} — keys here are names (a stack, an accelerator model); write it as text"
+        elif kind == "int_type" and loc[:1] == ["quotas"]:
+            msg = f"{e['input']!r} — a quota is a whole number of GPUs or TPU chips, e.g. 8"
         else:
             msg = e["msg"].removeprefix("Value error, ")
             if kind == "string_pattern_mismatch" and loc and loc[-1] in ("name", "team", "cluster", "pool"):
@@ -335,10 +351,10 @@ _CHILD_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def _model_at(loc: list[str | int]) -> type[BaseModel] | None:
+def _model_at(loc: list[str | int], root: type[BaseModel]) -> type[BaseModel] | None:
     names = [p for p in loc if isinstance(p, str)]
     if not names:
-        return PlatformSpec
+        return root
     return _CHILD_MODELS.get(names[-1])
 
 
@@ -578,15 +594,31 @@ QuotaRequest = tuple[str, dict[str, dict[str, int]]]
 """A team file and the quotas it asks for, per stack, of accelerators the catalog knows."""
 
 
-def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[QuotaRequest], list[Problem]]:
+def _team_problems(
+    teams: list[tuple[str, Any]],
+) -> tuple[list[TeamSpec], dict[str, str], list[QuotaRequest], list[Problem]]:
     """Parse team files one by one, so one bad file does not hide the others; a file with other mistakes still
-    has its quotas checked. Returns the teams, the quota requests (for `_quota_problems`) and the problems."""
-    parsed, requests, problems, seen = [], [], [], {}
+    has its quotas checked. Returns the teams, each team's file, the quota requests (for `_quota_problems`) and
+    the problems."""
+    parsed: list[TeamSpec] = []
+    requests: list[QuotaRequest] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
     for source, raw in teams:
+        if not isinstance(raw, dict):
+            what = "empty" if raw is None else f"a {type(raw).__name__}"
+            problems.append(
+                Problem(
+                    source,
+                    f"{what} — a team file is a mapping of team, owners, quotas and lake_prefixes; "
+                    "`aiinfra team new NAME --owner EMAIL` writes one",
+                )
+            )
+            continue
         try:
             team = TeamSpec.model_validate(raw)
         except ValidationError as err:
-            problems += [Problem(f"{source}: {p.path}", p.message) for p in _pydantic_problems(err)]
+            problems += [Problem(f"{source}: {p.path}", p.message) for p in _pydantic_problems(err, root=TeamSpec)]
             quotas = _well_formed_quotas(raw, err)
             if quotas is not None:
                 problems += _quota_model_problems(source, quotas, requests)
@@ -605,7 +637,7 @@ def _team_problems(teams: list[tuple[str, Any]]) -> tuple[list[TeamSpec], list[Q
         seen[team.team] = source
         problems += _quota_model_problems(source, team.quotas, requests)
         parsed.append(team)
-    return parsed, requests, problems
+    return parsed, seen, requests, problems
 
 
 def _well_formed_quotas(raw: Any, err: ValidationError) -> dict[str, dict[str, int]] | None:
@@ -711,6 +743,28 @@ def _quota_problems(
     return problems
 
 
+def _prefix_zone_problems(spec: PlatformSpec, stack: str, sources: dict[str, str]) -> list[Problem]:
+    """A team's prefixes become grants on every lake of each cloud where it has a namespace; a prefix inside a
+    zone (`checkpoints/speech/`) needs that zone in each of those lakes."""
+    capacity = declared_capacity(spec)
+    problems = []
+    for team in spec.teams:
+        models = team.quotas.get(stack, {})
+        clouds = {c.cloud for c in spec.clusters if any(c.name in capacity.get(m, {}) for m in models)}
+        for j, prefix in enumerate(team.lake_prefixes):
+            zone = prefix_zone(prefix)
+            lacking = [lake for lake in spec.data_lakes if lake.cloud in clouds and zone and zone not in lake.zones]
+            for lake in lacking:
+                problems.append(
+                    Problem(
+                        f"{sources[team.team]}: {join_path('lake_prefixes', j)}",
+                        f"{prefix!r} — lake {lake.name} has no {zone} zone ({', '.join(lake.zones)}); write the "
+                        f"prefix without its zone (the team's area in every zone) or add {zone} to the lake",
+                    )
+                )
+    return problems
+
+
 def _namespace_problems(spec: PlatformSpec, stack: str) -> list[Problem]:
     """A workload's team and its client teams need a namespace on the workload's cluster: a team has one where
     its quota for this stack names an accelerator the cluster has."""
@@ -755,7 +809,7 @@ def build_platform(
         )
     if not isinstance(raw, dict):
         raise InputError(Problem("aiinfra:platform", f"{type(raw).__name__} — must be a mapping"))
-    team_specs, quota_requests, problems = _team_problems(teams or [])
+    team_specs, team_sources, quota_requests, problems = _team_problems(teams or [])
     try:
         spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})
     except ValidationError as err:
@@ -774,6 +828,7 @@ def build_platform(
     problems += _quota_problems(spec, quota_requests, stack, sorted(stacks))
     if stack:
         problems += _namespace_problems(spec, stack)
+        problems += _prefix_zone_problems(spec, stack, team_sources)
     if problems:
         raise InputError(problems)
     return spec

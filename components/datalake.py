@@ -32,19 +32,15 @@ from urllib.parse import urlparse
 
 import pulumi
 
+from aiinfra.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 from components.common import ArgProblems, merge_tags
 
 if TYPE_CHECKING:
     from components.identity import WorkloadIdentity
 
-ZONES = ("raw", "curated", "checkpoints", "models")
-"""The zones every lake has unless told otherwise, in the order data flows through them."""
 ACCESS = ("read", "write")
 CLOUDS = ("aws", "gcp", "azure", "onprem")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
-PREFIX_RE = re.compile(r"^([a-z0-9][-a-z0-9_.]*/)+$")
-"""Lake prefixes: lower-case segments, each ending in '/' (the form stacks/teams/*.yaml uses). Excludes the
-characters IAM, CEL and ABAC treat specially ('*', '?', '$', quotes) and '..' segments."""
 S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 AZURE_ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
 
@@ -252,10 +248,6 @@ def lake_problems(name: str, args: DataLakeArgs) -> ArgProblems:
     return problems
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 class DataLake(pulumi.ComponentResource):
     """An encrypted, private, versioned data lake on any cloud (or an on-prem S3-compatible store), with zones
     and prefix-scoped grants to workload identities."""
@@ -299,7 +291,7 @@ class DataLake(pulumi.ComponentResource):
         resources made and the rendered document. Problems (unknown access, a bad prefix, a zone the lake does
         not have, an identity on another cloud, a repeated grant) are raised together before anything is made.
         """
-        grant_name = name or f"{self._name}-{identity.name}-{access}-{_slug(prefix) or 'all'}"
+        grant_name = name or f"{self._name}-{identity.name}-{access}-{grant_slug(prefix) or 'all'}"
         problems = ArgProblems(grant_name)
         problems.check(access in ACCESS, "access", f"{access!r} — one of {', '.join(ACCESS)}")
         valid_prefix = bool(PREFIX_RE.match(prefix))
@@ -309,11 +301,11 @@ class DataLake(pulumi.ComponentResource):
             f"{prefix!r} — lower-case segments each ending in '/', e.g. 'datasets/vision/' or 'raw/teams/vision/'",
         )
         if valid_prefix:
-            head = prefix.split("/", 1)[0]
+            zone = prefix_zone(prefix)
             problems.check(
-                head not in ZONES or head in self.zones,
+                zone is None or zone in self.zones,
                 "prefix",
-                f"{prefix!r} — zone {head!r} is not a zone of lake {self._name} ({', '.join(self.zones)})",
+                f"{prefix!r} — zone {zone!r} is not a zone of lake {self._name} ({', '.join(self.zones)})",
             )
         problems.check(
             identity.cloud == self.cloud,
