@@ -23,13 +23,17 @@ HEADER = """\
 
 
 def parse_quotas(values: list[str]) -> dict[str, dict[str, int]]:
-    """`prod:H100=8` flags → {prod: {H100: 8}}."""
+    """`prod:H100=8` flags → {prod: {H100: 8}}; one flag per stack and model."""
     quotas: dict[str, dict[str, int]] = {}
     for value in values:
         match = QUOTA.match(value)
         if match is None:
             raise InputError(Problem("--quota", f"{value!r} — write STACK:ACCELERATOR=COUNT, e.g. prod:H100=8"))
-        quotas.setdefault(match["stack"], {})[match["model"]] = int(match["count"])
+        per_stack = quotas.setdefault(match["stack"], {})
+        if match["model"] in per_stack:
+            given = f"{per_stack[match['model']]}, {match['count']}"
+            raise InputError(Problem("--quota", f"{match['stack']}:{match['model']} given twice ({given}); keep one"))
+        per_stack[match["model"]] = int(match["count"])
     return quotas
 
 
@@ -49,7 +53,7 @@ def render(request: dict, capacity_by_stack: dict[str, str]) -> str:
 
 def new_team(root: Path, team: str, owners: list[str], quota_flags: list[str], prefixes: list[str]) -> Path:
     """Write stacks/teams/<team>.yaml after checking it against every stack; nothing is written on error."""
-    if not re.match(DNS_LABEL, team) or len(team) > 40:
+    if not re.fullmatch(DNS_LABEL, team) or len(team) > 40:
         raise InputError(
             Problem("NAME", f"{team!r} — a team is a DNS label: lower-case letters, digits and '-', at most 40")
         )
@@ -74,7 +78,16 @@ def new_team(root: Path, team: str, owners: list[str], quota_flags: list[str], p
             platform = build_platform(raw, teams, stack=stack, stacks=project.stacks())
         except InputError as err:
             # The project's own problems are not this request's; they show in `aiinfra validate`.
-            problems += [p for p in err.problems if p.path.startswith(source) and p not in problems]
+            mine = [p for p in err.problems if p.path.startswith(source)]
+            problems += [p for p in mine if p not in problems]
+            if not mine and stack in request["quotas"]:
+                problems.append(
+                    Problem(
+                        "--quota",
+                        f"{stack}: the stack has problems of its own, so a quota there cannot be checked against "
+                        f"its clusters; fix them first (`aiinfra validate --stack {stack}`)",
+                    )
+                )
             continue
         capacity[stack] = describe_capacity(declared_capacity(platform))
     if problems:

@@ -74,3 +74,18 @@ def test_a_hand_written_request_over_capacity_fails_the_plan_naming_file_and_fix
     assert (
         "error: stacks/teams/greedy.yaml: quotas.dev.L4: 3 — above the L4 any dev cluster declares (dev-aws: 2)" in err
     )
+
+
+def test_team_new_refuses_a_quota_it_cannot_check_or_given_twice(project, capsys):
+    new = ["-C", str(project), "team", "new", "speech", "--owner", "lead@example.com"]
+    assert main([*new, "--quota", "prod:H100=8", "--quota", "prod:H100=16"]) == 2
+    assert "error: --quota: prod:H100 given twice (8, 16); keep one" in capsys.readouterr().err
+    # A stack with a problem of its own cannot say whether a quota fits it: refused, not waved through.
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text().replace("steps: ", "steps: -", 1))
+    assert main([*new, "--quota", "prod:H100=999"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --quota: prod: the stack has problems of its own, so a quota there cannot be checked" in err
+    assert not (project / "stacks" / "teams" / "speech.yaml").exists()
+    # A request that asks nothing of that stack is still written.
+    assert main([*new, "--quota", "dev:L4=1"]) == 0

@@ -280,6 +280,51 @@ def test_a_team_file_with_other_mistakes_still_has_its_quotas_checked():
     ]
 
 
+def test_team_files_of_the_wrong_shape_or_types_say_what_to_write():
+    teams = [
+        ("stacks/teams/list.yaml", ["team: a"]),
+        ("stacks/teams/empty.yaml", None),
+        ("stacks/teams/typo.yaml", {"team": "typo", "owners": ["t@x.io"], "quota": {"prod": {"H100": 8}}}),
+        (
+            "stacks/teams/types.yaml",
+            {"team": "types", "owners": ["t@x.io"], "quotas": {"prod": {"H100": True, "L4": "8"}, 1: {"L4": 1}}},
+        ),
+        ("stacks/teams/lonely.yaml", {"team": "lonely", "owners": []}),
+    ]
+    assert problems(GOOD, teams) == [
+        "stacks/teams/list.yaml: a list — a team file is a mapping of team, owners, quotas and lake_prefixes; "
+        "`aiinfra team new NAME --owner EMAIL` writes one",
+        "stacks/teams/empty.yaml: empty — a team file is a mapping of team, owners, quotas and lake_prefixes; "
+        "`aiinfra team new NAME --owner EMAIL` writes one",
+        "stacks/teams/typo.yaml: quota: unknown field; did you mean 'quotas'?",
+        "stacks/teams/types.yaml: quotas.prod.H100: True — a quota is a whole number of GPUs or TPU chips, e.g. 8",
+        "stacks/teams/types.yaml: quotas.prod.L4: '8' — a quota is a whole number of GPUs or TPU chips, e.g. 8",
+        "stacks/teams/types.yaml: quotas: 1 — keys here are names (a stack, an accelerator model); write it as text",
+        "stacks/teams/lonely.yaml: owners: no owner; list at least one e-mail of who answers for the team's quota, "
+        "e.g. [lead@example.com]",
+    ]
+
+
+def test_team_prefixes_must_make_distinct_grants_in_zones_the_lakes_have():
+    raw = {
+        **copy.deepcopy(GOOD),
+        "data_lakes": [{"name": "s3", "cloud": "aws", "region": "us-east-1", "zones": ["raw", "curated"]}],
+    }
+    name, request = team("a", prod={"H100": 8})
+    collide = {**request, "lake_prefixes": ["datasets/a-b/", "datasets/a/b/"]}
+    assert problems(raw, [(name, collide)], stack="prod") == [
+        "stacks/teams/a.yaml: lake_prefixes: 'datasets/a/b/' and 'datasets/a-b/' would name their lake grants alike "
+        "(datasets-a-b); keep one, or rename one so they differ in more than punctuation"
+    ]
+    zoned = {**request, "lake_prefixes": ["raw/a/", "models/a/"]}
+    assert problems(raw, [(name, zoned)], stack="prod") == [
+        "stacks/teams/a.yaml: lake_prefixes[1]: 'models/a/' — lake s3 has no models zone (raw, curated); write the "
+        "prefix without its zone (the team's area in every zone) or add models to the lake"
+    ]
+    # The grants exist only where the team has a namespace: none in a stack without its quota.
+    assert build_platform(raw, [(name, {**zoned, "quotas": {}})], stack="prod")
+
+
 def serving(**extra) -> dict:
     raw = copy.deepcopy(GOOD)
     raw["data_lakes"] = [{"name": "s3", "cloud": "aws", "region": "us-east-1"}]
