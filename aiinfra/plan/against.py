@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiinfra
+from aiinfra.cost import estimate
 from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.plan.diff import is_plan_document
+from aiinfra.spec import PlatformSpec
+from aiinfra.stack import load_project
 
 FLAG = "--against"
 OWN_CODE = Path(aiinfra.__file__).resolve().parent.parent
@@ -102,6 +105,10 @@ def _planned_at_ref(
     scratch = Path(tempfile.mkdtemp(prefix="aiinfra-against-"))
     try:
         _extract(top, commit, scratch / "tree", against)
+        if not _has_stack(scratch / "tree" / prefix, stack):
+            # A change that adds the environment: everything is new, and it cost nothing before.
+            yield lambda: empty_plan(stack)
+            return
         with (scratch / "out.json").open("w+") as out, (scratch / "err.txt").open("w+") as err:
             base = _start(scratch / "tree", prefix, stack, plan_args, out, err)
             try:
@@ -112,6 +119,19 @@ def _planned_at_ref(
                     base.wait()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _has_stack(project: Path, stack: str) -> bool:
+    """Whether the project at the ref has the stack at all (it may predate the stack, or the project)."""
+    try:
+        return stack in load_project(project).stacks()
+    except InputError:
+        return False
+
+
+def empty_plan(stack: str) -> dict[str, Any]:
+    """The plan of a stack that does not exist yet: no resources, no violations, nothing to pay."""
+    return {"steps": [], "policyViolations": [], "cost": estimate(PlatformSpec(), stack)}
 
 
 def _start(tree: Path, prefix: str, stack: str, plan_args: list[str], out: IO, err: IO) -> subprocess.Popen:

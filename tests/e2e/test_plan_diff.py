@@ -151,12 +151,30 @@ def test_a_json_of_another_stack_exits_2_naming_both(repo: Path, tmp_path: Path)
     )
 
 
-def test_a_base_that_fails_to_plan_exits_2_with_its_error(repo: Path, tmp_path: Path):
+def test_a_stack_new_since_the_ref_is_all_added_and_costs_nothing_before(repo: Path, tmp_path: Path):
     shutil.copy(repo / "stacks" / "Pulumi.dev.yaml", repo / "stacks" / "Pulumi.new.yaml")  # not committed
-    result = plan(repo, "--stack", "new", "--against", "HEAD", tmp=tmp_path / "tmp")
+    result = plan(repo, "--stack", "new", "--json", "--against", "HEAD", tmp=tmp_path / "tmp")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    diff = document["diff"]
+    assert diff["summary"] == {"added": len(document["steps"]), "changed": 0, "removed": 0, "unchanged": 0}
+    total = diff["cost"]["total"]["monthly"]["max"]
+    assert total == {"before": 0.0, "after": document["cost"]["total"]["monthly"]["max"], "delta": total["after"]}
+    assert total["after"] > 0
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_base_that_fails_to_plan_exits_2_with_its_error(repo: Path, tmp_path: Path):
+    stack_file = repo / "stacks" / "Pulumi.dev.yaml"
+    good = stack_file.read_text()
+    assert 'kubernetes_version: "1.33"' in good
+    stack_file.write_text(good.replace('kubernetes_version: "1.33"', 'kubernetes_version: "1.99"'))
+    git(repo, "commit", "-qam", "a broken base")
+    stack_file.write_text(good)
+    result = plan(repo, "--stack", "dev", "--against", "HEAD", tmp=tmp_path / "tmp")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: --against: 'HEAD' — planning stack 'new' at "), result.stderr
-    assert "no stacks/Pulumi.new.yaml" in result.stderr
+    assert result.stderr.startswith("error: --against: 'HEAD' — planning stack 'dev' at "), result.stderr
+    assert "'1.99' — supported:" in result.stderr
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
