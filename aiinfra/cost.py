@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from aiinfra.catalog import Price, aks_system_pool_nodes, resolve
-from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME, AWS_INTERFACE_ENDPOINTS, AZURE_ZONES, DEFAULT_ZONE_COUNT
+from aiinfra.catalog import Price, aks_system_pool_nodes, azure_region_zones, resolve
+from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME, AWS_INTERFACE_ENDPOINTS, DEFAULT_ZONE_COUNT
 from aiinfra.catalog.prices import (
     AKS_STANDARD_TIER,
     AWS_INTERFACE_ENDPOINT,
@@ -117,7 +117,7 @@ def _spec_pools(cluster: ClusterSpec) -> list[_Pool]:
 
 def _aks_system_pool(cluster: ClusterSpec) -> _Pool:
     shape = resolve("azure", "cpu")
-    nodes = aks_system_pool_nodes(len(cluster.zones or AZURE_ZONES))
+    nodes = aks_system_pool_nodes(len(cluster.zones or azure_region_zones(cluster.region or "") or ()))
     return _pool(AKS_SYSTEM_POOL_NAME, shape.machine_type, shape.accelerator, 0, nodes, "on-demand", shape.price)
 
 

@@ -202,7 +202,7 @@ def training_job_args(
         shape=pool.shape,
         train=train,
         nodes=work.nodes,
-        pool_taints=_pool_taints(platform, work.cluster, work.pool),
+        pool_taints=pool.taints,
         tags=cluster.tags,
         **image,
     )
@@ -222,7 +222,7 @@ def inference_service_args(
         model_url=f"{lake_url(lake, stack)}/{work.model}",
         shape=pool.shape,
         pool=work.pool,
-        pool_taints=_pool_taints(platform, work.cluster, work.pool),
+        pool_taints=pool.taints,
         min_replicas=work.replicas.min,
         max_replicas=work.replicas.max,
         client_namespaces=tuple(team_namespace(t) for t in work.client_teams) + tuple(work.client_namespaces),
@@ -230,9 +230,3 @@ def inference_service_args(
         tags=cluster.tags,
         **image,
     )
-
-
-def _pool_taints(platform: PlatformSpec, cluster: str, pool: str) -> tuple[Taint, ...]:
-    spec = next(c for c in platform.clusters if c.name == cluster)
-    pool_spec = next(p for p in spec.node_pools if p.name == pool)
-    return tuple(Taint(t.key, t.value, t.effect) for t in pool_spec.taints)

@@ -97,15 +97,25 @@ class ClusterAdapter(pulumi.ComponentResource):
         """Device plugins and fabric daemons the built pools need; called once, after every pool.
         Adapters whose cluster needs none keep this default."""
 
+    def imposed_taints(self, pool: NodePoolArgs) -> tuple[Taint, ...]:
+        """Taints the cloud puts on the pool's nodes besides the accelerator's and those asked for (AKS taints
+        spot nodes), so queues and workloads tolerate them. Defaults to none."""
+        return ()
+
 
 class NodePool(pulumi.ComponentResource):
     """One pool of identical nodes; its cloud resources come from the cluster's adapter."""
+
+    shape: NodeShape
+    taints: tuple[Taint, ...]
+    """Every taint of the pool's nodes but the accelerator's (which follows from `shape`)."""
 
     def __init__(
         self, name: str, args: NodePoolArgs, adapter: ClusterAdapter, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("aiinfra:index:NodePool", name, None, opts)
         self.shape = args.shape
+        self.taints = tuple(args.taints) + adapter.imposed_taints(args)
         adapter.build_node_pool(name, args, pulumi.ResourceOptions(parent=self))
         self.register_outputs(
             {
@@ -204,7 +214,8 @@ class Cluster(pulumi.ComponentResource):
                 provider=self.kubernetes_provider,
                 cloud=args.cloud,
                 kubernetes_version=args.kubernetes_version,
-                pools=args.node_pools,
+                # With the taints as built, so each pool's ResourceFlavor tolerates what its nodes carry.
+                pools=tuple(replace(p, taints=self.node_pools[p.name].taints) for p in args.node_pools),
                 system_namespace=self.system_namespace.metadata.name,
                 tags=self.tags,
             ),

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from aiinfra.catalog.data import (
     AKS_SYSTEM_POOL_MAX_NODES,
     AKS_SYSTEM_POOL_MIN_NODES,
+    AZURE_ZONED_REGIONS,
+    AZURE_ZONELESS_REGIONS,
+    AZURE_ZONES,
     DEFAULT_CPU_MACHINE,
     MACHINES,
     ONPREM_ACCELERATORS,
@@ -35,6 +38,7 @@ __all__ = [
     "TpuGeneration",
     "TpuSlice",
     "aks_system_pool_nodes",
+    "azure_region_zones",
     "gpu_models",
     "machines",
     "parse_accelerator",
@@ -109,6 +113,14 @@ class NodeShape:
     @property
     def is_gpu(self) -> bool:
         return self.tpu is None and self.accelerator != "cpu"
+
+
+def azure_region_zones(region: str) -> tuple[str, ...] | None:
+    """The availability zones of an Azure region: 1-3, none for a region without zones, None for a region
+    the catalog does not list."""
+    if region in AZURE_ZONED_REGIONS:
+        return AZURE_ZONES
+    return () if region in AZURE_ZONELESS_REGIONS else None
 
 
 def aks_system_pool_nodes(zone_count: int) -> tuple[int, int]:

@@ -716,6 +716,29 @@ AWS_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "ec2")
 """Interface endpoints a new EKS VPC gets in every private subnet: image pulls, IRSA, VPC CNI."""
 AZURE_ZONES = ("1", "2", "3")
 """Azure numbers the availability zones of a region 1 to 3."""
+AZURE_REGIONS_SOURCE = (
+    "https://learn.microsoft.com/azure/reliability/regions-list (MicrosoftDocs/reliability-docs "
+    "articles/reliability/regions-list.md, ms.date 2025-09-23), read 2026-12-02"
+)
+AZURE_ZONED_REGIONS = frozenset(
+    {
+        "australiaeast", "austriaeast", "belgiumcentral", "brazilsouth", "canadacentral", "centralindia",
+        "centralus", "chilecentral", "denmarkeast", "eastasia", "eastus", "eastus2", "francecentral",
+        "germanywestcentral", "indonesiacentral", "israelcentral", "italynorth", "japaneast", "japanwest",
+        "koreacentral", "malaysiawest", "mexicocentral", "newzealandnorth", "northeurope", "norwayeast",
+        "polandcentral", "qatarcentral", "southafricanorth", "southcentralus", "southeastasia", "spaincentral",
+        "swedencentral", "switzerlandnorth", "uaenorth", "uksouth", "westeurope", "westus2", "westus3",
+    }
+)  # fmt: skip
+"""Azure public regions with availability zones (`AZURE_REGIONS_SOURCE`)."""
+AZURE_ZONELESS_REGIONS = frozenset(
+    {
+        "australiacentral", "australiacentral2", "australiasoutheast", "brazilsoutheast", "canadaeast",
+        "francesouth", "germanynorth", "koreasouth", "northcentralus", "norwaywest", "southafricawest",
+        "southindia", "switzerlandwest", "uaecentral", "ukwest", "westcentralus", "westindia", "westus",
+    }
+)  # fmt: skip
+"""Azure public regions without availability zones (`AZURE_REGIONS_SOURCE`): resources there take no zone."""
 AKS_SYSTEM_POOL_NAME = "system"
 AKS_SYSTEM_POOL_MIN_NODES = 2
 AKS_SYSTEM_POOL_MAX_NODES = 6

@@ -16,6 +16,9 @@ from components.common import ArgProblems, Taint
 CAPACITY_TYPES = ("on-demand", "spot", "reservation")
 """capacity-block is an AWS purchase option; Azure reserves capacity with capacity reservation groups."""
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
+SPOT_TAINT = Taint("kubernetes.azure.com/scalesetpriority", "spot", "NoSchedule")
+"""AKS puts it on every node of a spot pool and it cannot be removed
+(https://learn.microsoft.com/azure/aks/spot-node-pool); stated here so the pool's tolerations follow."""
 LOCAL_NVME_LABEL = "aiinfra.dev/local-nvme"
 """Set to `raid0` on nodes whose local NVMe disks the RAID0 DaemonSet stripes and mounts."""
 MAX_POOL_NAME = 12
@@ -56,8 +59,13 @@ def node_labels(pool: NodePoolArgs) -> dict[str, str]:
     return {**labels, **pool.labels}
 
 
+def imposed_taints(pool: NodePoolArgs) -> tuple[Taint, ...]:
+    """Taints AKS itself puts on the pool's nodes (besides the accelerator's): the spot taint."""
+    return (SPOT_TAINT,) if pool.capacity_type == "spot" else ()
+
+
 def node_taints(pool: NodePoolArgs) -> tuple[Taint, ...]:
-    return ((GPU_TAINT,) if pool.shape.is_gpu else ()) + tuple(pool.taints)
+    return ((GPU_TAINT,) if pool.shape.is_gpu else ()) + imposed_taints(pool) + tuple(pool.taints)
 
 
 def taint_strings(taints: Sequence[Taint]) -> list[str]:
@@ -98,8 +106,9 @@ def pool_problems(
             (*path, "shape", "fabric"),
             f"{shape.fabric.value!r} — Azure GPU fabrics are infiniband or none",
         )
+    known_capacity = pool.capacity_type in CAPACITY_TYPES
     problems.check(
-        pool.capacity_type in CAPACITY_TYPES,
+        known_capacity,
         (*path, "capacity_type"),
         f"{pool.capacity_type!r} — choose one of {', '.join(CAPACITY_TYPES)}"
         + (" (capacity blocks are an AWS offer)" if pool.capacity_type == "capacity-block" else ""),
@@ -119,7 +128,7 @@ def pool_problems(
             f"{pool.reservation_id!r} — give the resource id of a capacity reservation group "
             "(/subscriptions/…/providers/Microsoft.Compute/capacityReservationGroups/…)",
         )
-    else:
+    elif known_capacity:  # an unknown capacity type is one problem, not two
         problems.check(
             pool.reservation_id is None,
             (*path, "reservation_id"),
@@ -139,7 +148,9 @@ def pool_problems(
         problems.check(
             pool.zone in cluster_zones,
             (*path, "zone"),
-            f"{pool.zone!r} — not one of the cluster's zones {', '.join(cluster_zones)}",
+            f"{pool.zone!r} — not one of the cluster's zones {', '.join(cluster_zones)}"
+            if cluster_zones
+            else f"{pool.zone!r} — the cluster's region has no availability zones; remove zone",
         )
     aks_name = agent_pool_name(pool.name)
     problems.check(
@@ -155,10 +166,13 @@ def pool_problems(
     problems.check_taints(path, pool.taints)
 
 
-def pool_zones(pool: NodePoolArgs, cluster_zones: Sequence[str]) -> list[str]:
-    """InfiniBand does not span zones: IB pools sit in one zone (theirs or the cluster's first)."""
+def pool_zones(pool: NodePoolArgs, cluster_zones: Sequence[str]) -> list[str] | None:
+    """InfiniBand does not span zones: IB pools sit in one zone (theirs or the cluster's first). None in a
+    region without zones."""
     if pool.zone:
         return [pool.zone]
+    if not cluster_zones:
+        return None
     return [cluster_zones[0]] if uses_infiniband(pool) else list(cluster_zones)
 
 

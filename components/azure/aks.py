@@ -23,12 +23,13 @@ from pulumi_azure_native import (
 )
 from pulumi_azure_native import provider as azure_provider
 
-from aiinfra.catalog import aks_system_pool_nodes, resolve
-from aiinfra.catalog.data import AZURE_ZONES
+from aiinfra.catalog import aks_system_pool_nodes, azure_region_zones, resolve
+from aiinfra.catalog.data import AZURE_REGIONS_SOURCE, AZURE_ZONES
 from components.azure.agent_pool import (
     SYSTEM_POOL_NAME,
     agent_pool_args,
     agent_pool_name,
+    imposed_taints,
     pool_problems,
 )
 from components.azure.encryption import ClusterKeys, ClusterKeysArgs
@@ -37,7 +38,7 @@ from components.azure.network import cidr_problems as network_cidr_problems
 from components.azure.roles import assign
 from components.azure.software import ClusterSoftware, ClusterSoftwareArgs
 from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
-from components.common import ArgProblems, merge_tags
+from components.common import ArgProblems, Taint, merge_tags
 
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """Keeps the system pool for CoreDNS, metrics-server, konnectivity and the like (only critical add-ons)."""
@@ -88,7 +89,7 @@ def system_pool_profile(zones: Sequence[str], subnet_id: pulumi.Input[str], tags
         "os_type": "Linux",
         "os_sku": "AzureLinux",
         "type": "VirtualMachineScaleSets",
-        "availability_zones": list(zones),
+        "availability_zones": list(zones) or None,  # none in a region without zones
         "vnet_subnet_id": subnet_id,
         "enable_auto_scaling": True,
         "min_count": min_nodes,
@@ -111,6 +112,19 @@ def _check(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> None:
     problems = ArgProblems(name)
     problems.check(args.cloud == "azure", "cloud", f"{args.cloud!r} — this adapter builds Azure clusters")
     problems.check(bool(args.region), "region", "required on azure")
+    region_zones = azure_region_zones(args.region or "")
+    problems.check(
+        not args.region or region_zones is not None,
+        "region",
+        f"{args.region!r} — not an Azure region the catalog lists ({AZURE_REGIONS_SOURCE}); check the spelling "
+        "(programmatic names such as eastus, westeurope) or add it to aiinfra/catalog/data.py",
+    )
+    if region_zones == ():
+        problems.check(
+            not args.zones,
+            "zones",
+            f"{list(args.zones)} — {args.region} has no availability zones; remove zones (nodes go anywhere in it)",
+        )
     for zone in args.zones:
         problems.check(zone in AZURE_ZONES, "zones", f"{zone!r} — Azure zones are {', '.join(AZURE_ZONES)}")
     if args.vpc_id:
@@ -152,11 +166,11 @@ class AksCluster(ClusterAdapter):
     kubelet_identity_object_id: pulumi.Output[str]
     node_subnet_id: pulumi.Input[str]
     private_endpoint_subnet_id: pulumi.Input[str]
-    addons_provider: k8s.Provider | None
     software: ClusterSoftware | None
+    """Built by `build_node_software`; None for a cluster of plain CPU pools."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        zones = tuple(args.zones) or AZURE_ZONES
+        zones = tuple(args.zones) or azure_region_zones(args.region or "") or ()
         _check(name, args, zones)  # before registering anything
         super().__init__("aiinfra:azure:AksCluster", name, None, opts)
         self.region: str = args.region  # type: ignore[assignment]  # checked above
@@ -325,8 +339,12 @@ class AksCluster(ClusterAdapter):
             format="exec",
             opts=pulumi.InvokeOutputOptions(provider=self.provider),
         )
+        # Through the admin role's id, every Kubernetes provider made from this kubeconfig (and so everything
+        # it creates in the cluster) waits for the role: without local accounts there is no other way in.
         self.kubeconfig = pulumi.Output.secret(
-            credentials.kubeconfigs.apply(lambda configs: azurecli_kubeconfig(configs[0].value))
+            pulumi.Output.all(deployer_admin.id, credentials.kubeconfigs.apply(lambda configs: configs[0].value)).apply(
+                lambda values: azurecli_kubeconfig(values[1])
+            )
         )
         fqdn = self.cluster.private_fqdn if private else self.cluster.fqdn
         self.endpoint = fqdn.apply(lambda host: f"https://{host}:443")
@@ -335,22 +353,9 @@ class AksCluster(ClusterAdapter):
             lambda profile: profile["kubeletidentity"].object_id if profile else None
         )
 
-        self.addons_provider = None
+        self._name = name
+        self._node_pools = args.node_pools
         self.software = None
-        if any(p.shape.is_gpu or p.shape.local_nvme_disks > 0 for p in args.node_pools):
-            # Cluster software goes through a provider of the adapter's own: it exists before the facade's,
-            # and it waits for the deployer's admin role.
-            self.addons_provider = k8s.Provider(
-                f"{name}-k8s-addons",
-                kubeconfig=self.kubeconfig,
-                enable_server_side_apply=True,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            self.software = ClusterSoftware(
-                f"{name}-software",
-                ClusterSoftwareArgs(node_pools=args.node_pools, provider=self.addons_provider, after=[deployer_admin]),
-                pulumi.ResourceOptions(parent=self),
-            )
 
         self.register_outputs(
             {
@@ -366,6 +371,20 @@ class AksCluster(ClusterAdapter):
                 "logAnalyticsWorkspaceId": self.workspace.id,
             }
         )
+
+    def imposed_taints(self, pool: NodePoolArgs) -> tuple[Taint, ...]:
+        return imposed_taints(pool)
+
+    def build_node_software(self, kubernetes_provider: k8s.Provider, system_namespace: k8s.core.v1.Namespace) -> None:
+        """GPU and Network Operators and the NVMe RAID0 DaemonSet, for the pools that need them."""
+        if any(p.shape.is_gpu or p.shape.local_nvme_disks > 0 for p in self._node_pools):
+            self.software = ClusterSoftware(
+                f"{self._name}-software",
+                ClusterSoftwareArgs(
+                    node_pools=self._node_pools, provider=kubernetes_provider, system_namespace=system_namespace
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
 
     def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
         containerservice.AgentPool(

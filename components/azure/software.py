@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.azure.agent_pool import LOCAL_NVME_LABEL, SYSTEM_POOL_NAME, uses_infiniband
-from components.cluster import SYSTEM_NAMESPACE, NodePoolArgs
+from components.azure.agent_pool import LOCAL_NVME_LABEL, uses_infiniband
+from components.cluster import NodePoolArgs
+from components.kubernetes.meta import CRITICAL_ADDONS_TOLERATION
 
 NVIDIA_HELM_REPO = "https://helm.ngc.nvidia.com/nvidia"
 GPU_OPERATOR_CHART = "gpu-operator"
@@ -47,8 +48,6 @@ HELM_TIMEOUT_S = 900
 TOLERATE_EVERYTHING = {"operator": "Exists"}
 """Node agents (drivers, device plugins, feature discovery) must reach every node they select, whatever
 taints the pool has; their node selection, not tolerations, keeps them in place."""
-CRITICAL_ADDONS = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
-"""Operators may run on the system pool, which only takes critical add-ons."""
 PRIVILEGED_NAMESPACE_LABELS = {
     "app.kubernetes.io/managed-by": "aiinfra",
     "pod-security.kubernetes.io/enforce": "privileged",
@@ -59,8 +58,8 @@ def nfd_values() -> dict:
     """Node Feature Discovery (a subchart of both operators): controllers may use the system pool, workers run
     on every other node, whatever its taints."""
     return {
-        "master": {"tolerations": [CRITICAL_ADDONS]},
-        "gc": {"tolerations": [CRITICAL_ADDONS]},
+        "master": {"tolerations": [CRITICAL_ADDONS_TOLERATION]},
+        "gc": {"tolerations": [CRITICAL_ADDONS_TOLERATION]},
         "worker": {
             "tolerations": [TOLERATE_EVERYTHING],
             "affinity": {
@@ -72,7 +71,7 @@ def nfd_values() -> dict:
                                     {
                                         "key": "kubernetes.azure.com/mode",
                                         "operator": "NotIn",
-                                        "values": [SYSTEM_POOL_NAME],
+                                        "values": ["system"],  # the mode (system or user), not a pool name
                                     }
                                 ]
                             }
@@ -90,7 +89,7 @@ def gpu_operator_values(*, infiniband: bool) -> dict:
     values: dict = {
         "nfd": {"enabled": not infiniband},
         "driver": {"enabled": True, "rdma": {"enabled": infiniband}},
-        "operator": {"tolerations": [CRITICAL_ADDONS]},
+        "operator": {"tolerations": [CRITICAL_ADDONS_TOLERATION]},
         "daemonsets": {"tolerations": [TOLERATE_EVERYTHING]},
     }
     if not infiniband:
@@ -101,7 +100,7 @@ def gpu_operator_values(*, infiniband: bool) -> dict:
 def network_operator_values() -> dict:
     return {
         "nfd": {"enabled": True, "deployNodeFeatureRules": True},
-        "operator": {"tolerations": [CRITICAL_ADDONS]},
+        "operator": {"tolerations": [CRITICAL_ADDONS_TOLERATION]},
         "node-feature-discovery": nfd_values(),
     }
 
@@ -226,8 +225,8 @@ class ClusterSoftwareArgs:
     NicClusterPolicy, pools with local NVMe the RAID0 DaemonSet."""
     provider: k8s.Provider
     """Kubernetes provider of the cluster, with rights to install cluster-wide software."""
-    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources that must exist first (the deployer's cluster-admin role assignment). Defaults to none."""
+    system_namespace: k8s.core.v1.Namespace
+    """aiinfra's own namespace of the cluster, where the RAID0 DaemonSet runs (it waits for the namespace)."""
 
 
 class ClusterSoftware(pulumi.ComponentResource):
@@ -243,10 +242,9 @@ class ClusterSoftware(pulumi.ComponentResource):
         gpu = any(p.shape.is_gpu for p in args.node_pools)
         infiniband = any(uses_infiniband(p) for p in args.node_pools)
         nvme = any(p.shape.local_nvme_disks > 0 for p in args.node_pools)
-        after = list(args.after)
 
         def opts_(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=[*after, *depends_on])
+            return pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(depends_on))
 
         if infiniband:
             namespace = self._namespace(f"{name}-network-operator-ns", NETWORK_OPERATOR_NAMESPACE, opts_())
@@ -279,7 +277,7 @@ class ClusterSoftware(pulumi.ComponentResource):
                 opts_(*([self.network_operator] if self.network_operator else [])),
             )
         if nvme:
-            self.nvme_raid0 = self._raid0(name, opts_())
+            self.nvme_raid0 = self._raid0(name, args.system_namespace.metadata.name, opts_())
         self.register_outputs(
             {
                 "gpuOperatorVersion": GPU_OPERATOR_VERSION if gpu else None,
@@ -319,18 +317,18 @@ class ClusterSoftware(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _raid0(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apps.v1.DaemonSet:
+    def _raid0(self, name: str, namespace: pulumi.Output[str], opts: pulumi.ResourceOptions) -> k8s.apps.v1.DaemonSet:
         script = raid0_script()
         labels = {"app.kubernetes.io/managed-by": "aiinfra"}
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-nvme-raid0-script",
-            metadata={"name": RAID0_NAME, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+            metadata={"name": RAID0_NAME, "namespace": namespace, "labels": labels},
             data={"nvme-raid0.sh": script},
             opts=opts,
         )
         return k8s.apps.v1.DaemonSet(
             f"{name}-nvme-raid0",
-            metadata={"name": RAID0_NAME, "namespace": SYSTEM_NAMESPACE, "labels": labels},
+            metadata={"name": RAID0_NAME, "namespace": namespace, "labels": labels},
             # The checksum rolls the pods when the script changes (a ConfigMap edit alone would not).
             spec=raid0_daemonset(hashlib.sha256(script.encode()).hexdigest()),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config_map])),

@@ -12,6 +12,10 @@ POOL_LABEL = "aiinfra.dev/pool"
 """The node label every cloud adapter puts on a pool's nodes (AWS: components.aws.node_group.node_labels)."""
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace to its name: what NetworkPolicies and queues select namespaces by."""
+CRITICAL_ADDONS_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+"""Lets cluster add-ons (operators, queue controllers, their webhooks) run on a system pool kept for them:
+AKS taints its system pool `CriticalAddonsOnly`, so on a cluster whose other pools are GPU pools they would
+have no node at all. Harmless where no node has the taint."""
 GPU_RESOURCE = "nvidia.com/gpu"
 TPU_RESOURCE = "google.com/tpu"
 

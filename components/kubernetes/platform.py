@@ -30,6 +30,7 @@ from components.cluster import SYSTEM_NAMESPACE, NodePoolArgs
 from components.common import ArgProblems
 from components.kubernetes import onprem, versions
 from components.kubernetes.meta import (
+    CRITICAL_ADDONS_TOLERATION,
     POOL_LABEL,
     accelerator_resource,
     accelerator_tolerations,
@@ -473,7 +474,10 @@ class PlatformLayer(pulumi.ComponentResource):
         chart = versions.JOBSET
         return {
             "image": {"tag": chart.image_tag, "pullPolicy": "IfNotPresent"},
-            "controller": {"resources": container_resources("500m", "512Mi", cpu_limit="2", memory_limit="2Gi")},
+            "controller": {
+                "resources": container_resources("500m", "512Mi", cpu_limit="2", memory_limit="2Gi"),
+                "tolerations": [CRITICAL_ADDONS_TOLERATION],
+            },
             "prometheus": {"enable": args.prometheus_operator},
         }
 
@@ -482,6 +486,7 @@ class PlatformLayer(pulumi.ComponentResource):
         chart = versions.KUEUE
         return {
             "controllerManager": {
+                "tolerations": [CRITICAL_ADDONS_TOLERATION],
                 "manager": {
                     "image": {
                         "repository": chart.image_repository,
@@ -490,7 +495,7 @@ class PlatformLayer(pulumi.ComponentResource):
                     },
                     # TAS keeps every node and pod in memory: more than the chart's 512Mi.
                     "resources": container_resources("500m", "1Gi", cpu_limit="2", memory_limit="2Gi"),
-                }
+                },
             },
             "enablePrometheus": args.prometheus_operator,
             "managerConfig": {"controllerManagerConfigYaml": kueue_manager_config()},

@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
@@ -20,9 +21,10 @@ from components.azure.aks import AksCluster
 from components.azure.network import SubnetPlan, plan_subnets
 from components.azure.roles import ROLES
 from components.azure.software import raid0_script
-from components.cluster import ADAPTERS, Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import ADAPTERS, SYSTEM_NAMESPACE, Cluster, ClusterArgs, NodePoolArgs
 from components.common import Taint
 from tests.conftest import of_type, one
+from tests.k8s_schema import assert_valid, manifests
 
 STACK_TAGS = {"cost-center": "ml-platform"}
 AKS = "azure-native:containerservice:ManagedCluster"
@@ -68,10 +70,16 @@ def cluster_args(*pools: NodePoolArgs, **kw) -> ClusterArgs:
 
 
 def build(args: ClusterArgs) -> AksCluster:
-    """What the facade does: the adapter, then each pool under its own parent."""
+    """What the facade does: the adapter, each pool under its own parent, then the node software through a
+    Kubernetes provider made from the adapter's kubeconfig, next to aiinfra's namespace."""
     adapter = AksCluster("c", args)
     for p in args.node_pools:
         adapter.build_node_pool(f"c-{p.name}", p, pulumi.ResourceOptions(parent=adapter))
+    provider = k8s.Provider("c-k8s", kubeconfig=adapter.kubeconfig)
+    namespace = k8s.core.v1.Namespace(
+        "c-system", metadata={"name": SYSTEM_NAMESPACE}, opts=pulumi.ResourceOptions(provider=provider)
+    )
+    adapter.build_node_software(provider, namespace)
     return adapter
 
 
@@ -360,7 +368,9 @@ def test_existing_vnet_and_subnets_are_used_as_given(plan):
 
 def test_kubeconfig_is_a_secret_that_signs_in_with_kubelogin_and_the_azure_cli(plan):
     run = plan(pool())
-    provider = named(run, "pulumi:providers:kubernetes", "c-k8s-addons")
+    provider = named(run, "pulumi:providers:kubernetes", "c-k8s")
+    # No local accounts: a provider made from the kubeconfig, and all it creates, waits for the admin role.
+    assert named(run, ROLE, "c-deployer-admin").urn in provider.dependencies
     raw = provider.inputs["kubeconfig"]
     assert isinstance(raw, dict) and "value" in raw, "the kubeconfig must be a secret"
     config = yaml.safe_load(raw["value"])
@@ -446,6 +456,24 @@ def test_spot_pool_is_evicted_by_deletion_at_any_price(plan):
     assert inputs["scaleSetEvictionPolicy"] == "Delete"
     assert inputs["spotMaxPrice"] == -1
     assert inputs["vmSize"] == "Standard_NC24ads_A100_v4"
+    # AKS taints spot nodes itself; the pool states it, so nothing differs between plan and cloud.
+    assert inputs["nodeTaints"] == [
+        "nvidia.com/gpu=present:NoSchedule",
+        "kubernetes.azure.com/scalesetpriority=spot:NoSchedule",
+    ]
+
+
+def test_queues_on_a_spot_pool_tolerate_the_taint_aks_puts_on_its_nodes(run_mocked, monkeypatch):
+    monkeypatch.setitem(ADAPTERS, "azure", "components.azure.aks:AksCluster")
+    spot = pool("a100", "A100-80GB:1", capacity_type="spot")
+    run = run_mocked(lambda: Cluster("c", cluster_args(spot, pool())))
+    flavors = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]
+        for r in of_type(run, "kubernetes:kueue.x-k8s.io/v1beta2:ResourceFlavor")
+    }
+    spot_toleration = {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal", "value": "spot"}
+    assert {**spot_toleration, "effect": "NoSchedule"} in flavors["a100"]["tolerations"]
+    assert not any(t["key"] == spot_toleration["key"] for t in flavors["h100"]["tolerations"])
 
 
 def test_reservation_pool_targets_its_capacity_reservation_group(plan):
@@ -463,12 +491,11 @@ def test_reservation_pool_targets_its_capacity_reservation_group(plan):
 
 def test_gpu_and_network_operators_are_pinned_helm_releases(plan, snapshot):
     run = plan(pool())
-    addons = named(run, "pulumi:providers:kubernetes", "c-k8s-addons")
+    cluster_provider = named(run, "pulumi:providers:kubernetes", "c-k8s")
     releases = {}
     for chart in ("gpu-operator", "network-operator"):
         r = release(run, chart)
-        assert r.provider.startswith(addons.urn)
-        assert named(run, ROLE, "c-deployer-admin").urn in r.dependencies
+        assert r.provider.startswith(cluster_provider.urn)
         releases[chart] = {
             k: r.inputs[k] for k in ("name", "chart", "version", "repositoryOpts", "namespace", "values")
         }
@@ -488,6 +515,7 @@ def test_operator_namespaces_allow_privileged_pods(plan):
     namespaces = {
         n.inputs["metadata"]["name"]: n.inputs["metadata"]["labels"]
         for n in of_type(run, "kubernetes:core/v1:Namespace")
+        if n.name != "c-system"  # the facade's
     }
     assert set(namespaces) == {"gpu-operator", "nvidia-network-operator"}
     assert all(labels["pod-security.kubernetes.io/enforce"] == "privileged" for labels in namespaces.values())
@@ -530,14 +558,16 @@ def test_gpu_pools_without_infiniband_get_no_network_operator(plan):
 
 def test_cpu_only_cluster_gets_no_cluster_software(plan):
     run = plan(pool("cpu", "cpu"))
-    assert [r for r in run.resources if r.type.startswith("kubernetes:")] == []
-    assert of_type(run, "pulumi:providers:kubernetes") == []
+    made = [r.name for r in run.resources if r.type.startswith("kubernetes:")]
+    assert made == ["c-system"]  # only the facade's namespace
 
 
 def test_local_nvme_is_striped_raid0_by_a_pinned_daemonset_on_labelled_nodes(plan, snapshot):
     run = plan(pool())
     daemonset = one(run, DAEMONSET)
     assert daemonset.inputs["metadata"]["namespace"] == "aiinfra-system"
+    system = named(run, "kubernetes:core/v1:Namespace", "c-system")
+    assert system.urn in daemonset.dependencies  # never before the namespace it lives in
     pod = daemonset.inputs["spec"]["template"]["spec"]
     pool_labels = named(run, POOL, "c-h100-pool").inputs["nodeLabels"]
     assert pod["nodeSelector"].items() <= pool_labels.items()
@@ -547,6 +577,13 @@ def test_local_nvme_is_striped_raid0_by_a_pinned_daemonset_on_labelled_nodes(pla
     assert "mdadm --create" in script and "--level=0" in script
     assert script == raid0_script()
     assert {"spec": daemonset.inputs["spec"], "script": script} == snapshot
+
+
+def test_every_object_the_cluster_software_renders_is_valid_for_its_kubernetes_version(plan):
+    run = plan(pool(), pool("a100", "A100-80GB:1", capacity_type="spot"))
+    found = manifests(run)
+    assert {"NicClusterPolicy", "DaemonSet", "ConfigMap", "Namespace"} <= {m["kind"] for m in found}
+    assert assert_valid(found, "1.33") == len(found)
 
 
 def test_no_raid0_daemonset_without_local_nvme(plan):
@@ -578,6 +615,12 @@ def azure_shape(accelerator: str, **changes):
         ),
         (pool(capacity_type="spot"), "c.node_pools.h100.capacity_type", "'spot'"),
         (pool(capacity_type="capacity-block"), "c.node_pools.h100.capacity_type", "AWS offer"),
+        # As the spec gives it (capacity blocks need an id): still the one problem, not a second on the id.
+        (
+            pool(capacity_type="capacity-block", reservation_id="cr-0abc"),
+            "c.node_pools.h100.capacity_type",
+            "AWS offer",
+        ),
         (pool(zone="3"), "c.node_pools.h100.zone", "not one of the cluster's zones 1, 2"),
         (
             NodePoolArgs(name="nd40", shape=azure_shape("H100:8", machine_type="Standard_ND40rs_v2")),
@@ -614,6 +657,8 @@ def test_pool_problems_are_input_errors_with_paths(plan, pool_args, path, words)
         ({"network_cidr": "10.244.0.0/20"}, "c.network_cidr", "pod range"),
         ({"network_cidr": "10.0.0.0/26"}, "c.network_cidr", "/16 to /24"),
         ({"vpc_id": "/vnet", "subnet_ids": ("/subnet",)}, "c.subnet_ids", "three subnet ids"),
+        ({"region": "nowhere-land"}, "c.region", "not an Azure region the catalog lists"),
+        ({"region": "westus", "zones": ("1",)}, "c.zones", "westus has no availability zones"),
     ],
 )
 def test_cluster_problems_are_input_errors_with_paths(plan, cluster_kw, path, words):
@@ -621,6 +666,18 @@ def test_cluster_problems_are_input_errors_with_paths(plan, cluster_kw, path, wo
         plan(**cluster_kw)
     assert [p.path for p in err.value.problems] == [path]
     assert words in err.value.problems[0].message
+
+
+def test_a_region_without_availability_zones_gets_no_zones(plan):
+    """westus sells ND H100 v5 but has no zones: a zone on any pool would fail the deploy."""
+    run = plan(pool(), pool("cpu", "cpu"), region="westus")
+    assert one(run, AKS).inputs["agentPoolProfiles"][0].get("availabilityZones") is None
+    assert [p.inputs.get("availabilityZones") for p in of_type(run, POOL)] == [None, None]
+    with pytest.raises(InputError) as err:
+        plan(pool(zone="1"), region="westus")
+    assert [str(p) for p in err.value.problems] == [
+        "c.node_pools.h100.zone: '1' — the cluster's region has no availability zones; remove zone"
+    ]
 
 
 def test_pool_names_that_collide_in_aks_are_refused(plan):

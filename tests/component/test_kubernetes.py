@@ -378,6 +378,10 @@ def test_jobset_and_kueue_are_pinned_and_kueue_waits_for_jobset():
     assert (kueue["chart"], kueue["version"]) == (versions.KUEUE.chart, "0.15.7")
     assert kueue["values"]["controllerManager"]["manager"]["image"]["tag"] == "v0.15.7"
     assert kueue["values"]["managerConfig"]["controllerManagerConfigYaml"] == kueue_manager_config()
+    # Both controllers (and their webhooks) may run on a system pool kept for add-ons, as AKS's is.
+    critical = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+    assert kueue["values"]["controllerManager"]["tolerations"] == [critical]
+    assert jobset["values"]["controller"]["tolerations"] == [critical]
     jobset_urn = next(x.urn for x in of_type(r, RELEASE) if x.inputs["name"] == "jobset")
     kueue_rec = next(x for x in of_type(r, RELEASE) if x.inputs["name"] == "kueue")
     assert jobset_urn in kueue_rec.dependencies

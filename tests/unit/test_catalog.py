@@ -2,7 +2,7 @@ import pytest
 
 from aiinfra import catalog
 from aiinfra.catalog import CatalogError, Fabric
-from aiinfra.catalog.data import MACHINES, TPU_GENERATIONS
+from aiinfra.catalog.data import AZURE_ZONED_REGIONS, AZURE_ZONELESS_REGIONS, MACHINES, TPU_GENERATIONS
 
 
 @pytest.mark.parametrize(
@@ -114,6 +114,16 @@ def test_every_gpu_shape_says_where_it_is_sold_and_from_which_snapshot():
     # The snapshots have no row for these two; any other GPU shape without regions is data gone missing.
     unlisted = {m.machine_type for m in GPU_SHAPES if not m.offered.regions}
     assert unlisted == {"p5.4xlarge", "Standard_ND96isr_H200_v5"}
+
+
+def test_azure_machines_are_sold_in_regions_the_catalog_knows_the_zones_of():
+    assert not AZURE_ZONED_REGIONS & AZURE_ZONELESS_REGIONS
+    for m in GPU_SHAPES:
+        if m.cloud == "azure":
+            assert set(m.offered.regions) <= AZURE_ZONED_REGIONS | AZURE_ZONELESS_REGIONS, m.machine_type
+    assert catalog.azure_region_zones("eastus") == ("1", "2", "3")
+    assert catalog.azure_region_zones("westus") == ()
+    assert catalog.azure_region_zones("nowhere-land") is None
 
 
 def test_gcp_zones_lie_in_the_listed_regions():
