@@ -6,7 +6,8 @@ models/<run>/, starts the model server (the `local serve` entrypoint) on that ex
 completion. The lake and the server run detached; `up` records each in `.aiinfra/local/<name>.json` (pid,
 command line, port), its logs in `.aiinfra/local/logs/`. `down` stops them by those records, after checking
 that each pid still runs the command it was started with. moto keeps objects in memory only, so `down` first
-saves the bucket to `.aiinfra/local/lake/`, and the next `up` puts it back (`--purge` deletes it instead).
+saves the bucket to `.aiinfra/local/lake/` (stopping nothing when it cannot), and the next `up` puts it back
+(`--purge` discards it instead). One `up` or `down` at a time: each holds `.aiinfra/local/lock` while it runs.
 
 Module level is stdlib only: the CLI builds its parser from here on every call, `--help` included.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -94,8 +97,13 @@ class Paths:
 
     @property
     def snapshot(self) -> Path:
-        """The lake's objects between `down` and the next `up`, one file per key."""
+        """The lake's objects between `down` and the next `up`: an index of their keys and one file each."""
         return self.root / "lake"
+
+    @property
+    def lock(self) -> Path:
+        """Held (flock) by the `up` or `down` that runs; its pid and command are written in it."""
+        return self.root / "lock"
 
     @property
     def summary(self) -> Path:
@@ -235,6 +243,30 @@ def _lake_credentials() -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def _exclusive(paths: Paths, command: str) -> Iterator[None]:
+    """Hold `paths.lock` for a whole `up` or `down` (`command`); another one meanwhile raises InputError (exit 2)
+    before it reads or changes anything. The kernel drops an flock when its holder exits, however it exits, so
+    the file a killed `up` leaves behind blocks no one; what `up` starts does not inherit it (Python opens file
+    descriptors non-inheritable)."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid, _, holder = os.pread(fd, 100, 0).decode(errors="replace").strip().partition(" ")
+            who = "`aiinfra local up` or `down`"  # the holder has not written itself in yet
+            if pid.isdigit() and holder:
+                who = f"`aiinfra local {holder}` (pid {pid})"
+            raise InputError(f"another {who} is running; wait for it or stop it") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _s3(endpoint: str):
     import boto3
 
@@ -284,13 +316,22 @@ class Loop:
 
 def up(args: argparse.Namespace) -> int:
     """`aiinfra local up`: exit 0 when the loop is up (or already was), 1 when a step failed at run time; bad
-    flags raise InputError (exit 2) before anything starts."""
+    flags, and another `up` or `down` still running, raise InputError (exit 2) before anything starts."""
     from rich.console import Console
 
     paths = Paths.of(getattr(args, "cwd", Path(".")))
     console = Console(highlight=False, soft_wrap=True)
-    if _already_up(paths, console):
-        return 0
+    if not paths.root.is_dir():
+        _check_up_flags(args)  # nothing was ever up here: refuse bad flags before writing the lock, or anything
+    with _exclusive(paths, "up"):
+        previous = _previous_up(paths, console)
+        if previous is not None:
+            return previous
+        _check_up_flags(args)
+        return _run_up(paths, console, args)
+
+
+def _check_up_flags(args: argparse.Namespace) -> None:
     problems = [p for p in (_port_problem("--port", args.port), _port_problem("--lake-port", args.lake_port)) if p]
     if args.port is not None and args.port == args.lake_port:
         problems.append(Problem("--lake-port", f"{args.lake_port} is also --port; give the lake another port"))
@@ -301,6 +342,8 @@ def up(args: argparse.Namespace) -> int:
     if problems:
         raise InputError(problems)
 
+
+def _run_up(paths: Paths, console, args: argparse.Namespace) -> int:
     loop = Loop(paths, console)
     try:
         with _lake_credentials():
@@ -322,38 +365,49 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _already_up(paths: Paths, console) -> bool:
-    """True (after printing the summary) when a previous `up` still runs whole; a partial one is cleaned up."""
+def _previous_up(paths: Paths, console) -> int | None:
+    """What a previous `up` (one that is over: the caller holds the lock) leaves this one to do: exit 0 (after
+    printing its summary) when it still runs whole; stop what is left of a partial one and go on (None), or
+    exit 1 when that cannot be done without losing the lake's objects."""
     records = {name: _read_record(paths, name) for name in PROCESSES}
     if not any(records.values()):
-        return False
+        return None
     if all(r and _running(r) for r in records.values()) and paths.summary.exists():
         console.print("[green]✓[/] already up (stop with: aiinfra local down)")
         _print_summary(console, paths, json.loads(paths.summary.read_text()))
-        return True
+        return 0
     console.print("[yellow]![/] a previous `local up` is only partly running; stopping what is left of it")
-    _take_down(paths, records, grace_s=5.0)
-    return False
+    return None if _take_down(paths, records, grace_s=5.0) else 1
 
 
-def _take_down(paths: Paths, records: dict[str, dict[str, Any] | None], grace_s: float) -> None:
-    """Stop the recorded processes, the lake after saving its objects, and remove the state files."""
+def _take_down(paths: Paths, records: dict[str, dict[str, Any] | None], grace_s: float, save: bool = True) -> bool:
+    """Save the lake's objects (unless not `save`), then stop the recorded processes and remove the state files.
+    When the objects cannot be saved, stop nothing (moto holds them in memory only), say so, and return False."""
+    lake = records.get("lake")
+    if save and lake is not None and _running(lake):
+        try:
+            with _lake_credentials():
+                saved = _save(paths.snapshot, lake["endpoint"], lake["bucket"])
+        except Exception as err:  # botocore or disk
+            print(
+                f"error: could not save the lake's objects to {paths.display(paths.snapshot)}/ "
+                f"({type(err).__name__}: {err}); stopped nothing, so none is lost: the lake still runs at "
+                f"{lake['endpoint']} (pid {lake['pid']}). Fix that and run `aiinfra local down` again, or "
+                "`aiinfra local down --purge` to stop everything and discard the lake's objects",
+                file=sys.stderr,
+            )
+            return False
+        print(f"saved {saved} lake objects to {paths.display(paths.snapshot)}/ (the next `up` restores them)")
     for name, record in records.items():
         if record is None:
             continue
-        if name == "lake" and _running(record):
-            try:
-                with _lake_credentials():
-                    saved = _save(paths.snapshot, record["endpoint"], record["bucket"])
-                print(f"saved {saved} lake objects to {paths.display(paths.snapshot)}/ (the next `up` restores them)")
-            except Exception as err:  # botocore or disk: stopping must not depend on it
-                print(f"warning: could not save the lake's objects ({type(err).__name__}: {err})", file=sys.stderr)
         if _stop(record, grace_s):
             print(f"stopped {name} (pid {record['pid']})")
         else:
             print(f"{name} (pid {record['pid']}) was not running any more")
         paths.record(name).unlink(missing_ok=True)
     paths.summary.unlink(missing_ok=True)
+    return True
 
 
 def _up(loop: Loop, args: argparse.Namespace) -> dict[str, Any]:
@@ -545,33 +599,90 @@ def _check_export(endpoint: str) -> str:
     return f"s3://{BUCKET}/{MODEL_PREFIX}: {WEIGHTS_FILE} ({sizes[WEIGHTS_FILE] / 1e6:.1f} MB), {CONFIG_FILE}"
 
 
-def _restore(snapshot: Path, endpoint: str) -> int:
+SNAPSHOT_FORMAT = "aiinfra-local-lake/2"
+"""`index.json` of a snapshot: every object's key and the file in `objects/` that holds it. Keys are not paths:
+an S3 key may be absolute, hold `..`, end in `/` (a folder marker beside keys under it) or be 1024 bytes long."""
+SNAPSHOT_INDEX = "index.json"
+SNAPSHOT_OBJECTS = "objects"
+
+
+def _restore(snapshot: Path, endpoint: str, bucket: str = BUCKET) -> int:
     """Put the objects a previous `down` saved back into the bucket; return how many."""
+    _settle(snapshot)
     if not snapshot.is_dir():
         return 0
     s3 = _s3(endpoint)
-    files = [f for f in sorted(snapshot.rglob("*")) if f.is_file()]
-    for file in files:
-        s3.upload_file(str(file), BUCKET, file.relative_to(snapshot).as_posix())
-    return len(files)
+    entries = _snapshot_index(snapshot)
+    if entries is None:  # saved by an older aiinfra: one file per key, at the key as a relative path
+        keys = [f.relative_to(snapshot).as_posix() for f in sorted(snapshot.rglob("*")) if f.is_file()]
+        entries = [{"key": key, "file": key} for key in keys]
+    for entry in entries:
+        extra = {"ContentType": entry["content_type"], "Metadata": entry["metadata"]} if "metadata" in entry else {}
+        s3.upload_file(str(snapshot / entry["file"]), bucket, entry["key"], ExtraArgs=extra)
+    return len(entries)
+
+
+def _snapshot_index(snapshot: Path) -> list[dict[str, Any]] | None:
+    """The objects `index.json` lists, their files relative to the snapshot; None for the older layout."""
+    try:
+        index = json.loads((snapshot / SNAPSHOT_INDEX).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if not isinstance(index, dict) or index.get("format") != SNAPSHOT_FORMAT:
+        return None  # an object that an older snapshot saved under the key `index.json`
+    return index["objects"]
 
 
 def _save(snapshot: Path, endpoint: str, bucket: str) -> int:
-    """Every object of the bucket into `snapshot` (replacing it whole once all are down); return how many."""
+    """Every object of the bucket into `snapshot`, replacing it whole once all are written; return how many.
+    Each object goes to a file whose name the index gives (a counter and the key, percent-encoded and cut
+    short to be read), so nothing is written outside `snapshot`; a failure leaves the previous one as it was."""
     s3 = _s3(endpoint)
+    _settle(snapshot)
     partial = snapshot.with_name(f"{snapshot.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for obj in page.get("Contents", []):
-            target = partial / obj["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(target))
-            count += 1
-    shutil.rmtree(snapshot, ignore_errors=True)
-    partial.rename(snapshot)
-    return count
+    shutil.rmtree(partial, ignore_errors=True)  # what a killed `down` left
+    (partial / SNAPSHOT_OBJECTS).mkdir(parents=True)
+    try:
+        entries = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                name = f"{SNAPSHOT_OBJECTS}/{len(entries):06d}-{urllib.parse.quote(key, safe='')[:100]}"
+                response = s3.get_object(Bucket=bucket, Key=key)
+                with (partial / name).open("wb") as out:
+                    shutil.copyfileobj(response["Body"], out)
+                content_type = response.get("ContentType", "binary/octet-stream")
+                entries.append(
+                    {"key": key, "file": name, "content_type": content_type, "metadata": response.get("Metadata", {})}
+                )
+        index = {"format": SNAPSHOT_FORMAT, "bucket": bucket, "objects": entries}
+        (partial / SNAPSHOT_INDEX).write_text(json.dumps(index, indent=1), encoding="utf-8")
+        _replace(snapshot, partial)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return len(entries)
+
+
+def _replace(target: Path, new: Path) -> None:
+    """Rename the directory `new` to `target`. The old `target` waits at `<target>.previous` until then: a
+    crash between the two renames leaves it there, and `_settle` puts it back."""
+    previous = target.with_name(f"{target.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if target.exists():
+        target.rename(previous)
+    try:
+        new.rename(target)
+    except BaseException:
+        _settle(target)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _settle(snapshot: Path) -> None:
+    """Put back a previous snapshot that a `_replace` cut short had moved aside."""
+    previous = snapshot.with_name(f"{snapshot.name}.previous")
+    if not snapshot.exists() and previous.is_dir():
+        previous.rename(snapshot)
 
 
 def _print_summary(console, paths: Paths, summary: dict[str, Any]) -> None:
@@ -601,15 +712,20 @@ def _print_summary(console, paths: Paths, summary: dict[str, Any]) -> None:
 
 
 def down(args: argparse.Namespace) -> int:
-    """`aiinfra local down`: stop what `up` started; exit 0, also when nothing runs."""
+    """`aiinfra local down`: stop what `up` started; exit 0, also when nothing runs; 1, having stopped nothing,
+    when the lake's objects cannot be saved; InputError (exit 2) while another `up` or `down` runs. `--purge`
+    does not save the objects: it deletes them."""
     paths = Paths.of(getattr(args, "cwd", Path(".")))
     if args.grace_s < 0:
         raise InputError(Problem("--grace-s", f"{args.grace_s} — must not be negative"))
-    records = {name: _read_record(paths, name) for name in PROCESSES}
-    if not any(records.values()):
-        print(f"nothing is running (no `local up` state in {paths.display(paths.root)})")
-    _take_down(paths, records, args.grace_s)
-    if args.purge and paths.root.exists():
-        shutil.rmtree(paths.root)
-        print(f"purged {paths.display(paths.root)}/ (saved lake objects and logs)")
+    # No state directory: nothing to stop, and no reason to create one for the lock.
+    with _exclusive(paths, "down") if paths.root.is_dir() else contextlib.nullcontext():
+        records = {name: _read_record(paths, name) for name in PROCESSES}
+        if not any(records.values()):
+            print(f"nothing is running (no `local up` state in {paths.display(paths.root)})")
+        if not _take_down(paths, records, args.grace_s, save=not args.purge):
+            return 1
+        if args.purge and paths.root.exists():
+            shutil.rmtree(paths.root)
+            print(f"purged {paths.display(paths.root)}/ (saved lake objects and logs)")
     return 0

@@ -21,7 +21,6 @@ import httpx
 import pytest
 import torch
 import uvicorn
-from moto.server import ThreadedMotoServer
 from prometheus_client.parser import text_string_to_metric_families
 from torch import nn
 
@@ -445,21 +444,6 @@ def test_metrics_count_requests_batches_and_tokens(server_url):
     assert grew("aiinfra_batch_size_count") <= 7
     assert after["aiinfra_tokens_per_second"] > 0
     assert after["aiinfra_queue_depth"] == after["aiinfra_requests_in_progress"] == 0
-
-
-@pytest.fixture
-def moto_s3(monkeypatch) -> Iterator[str]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def serve_args(*argv: str) -> argparse.Namespace:
