@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import yaml
 
 from aiinfra.errors import InputError, Problem
+from aiinfra.output import write_atomically
 from aiinfra.spec import DNS_LABEL, build_platform, declared_capacity, describe_capacity
 from aiinfra.stack import load_project, load_stack_config, read_team_files
 
@@ -93,7 +92,5 @@ def new_team(root: Path, team: str, owners: list[str], quota_flags: list[str], p
     if problems:
         raise InputError(problems)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as tmp:
-        tmp.write(render(request, capacity))
-    os.replace(tmp.name, path)
+    write_atomically(path, render(request, capacity), source)
     return path

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from aiinfra.errors import InputError, Problem
 from aiinfra.plan.engine import ProgramRun, Recorded
 from aiinfra.plan.preview import _mask
 
@@ -48,7 +49,17 @@ def _document(value: Any) -> Any:
 
 
 def export(run: ProgramRun, out: Path) -> list[Path]:
-    """Write the review files; replaces the `kubernetes/` and `iam/` folders under `out`."""
+    """Write the review files; replaces the `kubernetes/` and `iam/` folders under `out`. A failure to write
+    is an InputError naming --export."""
+    try:
+        return _export(run, out)
+    except OSError as err:
+        raise InputError(
+            Problem("--export", f"'{out}' — cannot write there ({err.strerror or err}); choose a writable path")
+        ) from None
+
+
+def _export(run: ProgramRun, out: Path) -> list[Path]:
     by_urn = run.by_urn()
     written: list[Path] = []
     for sub in ("kubernetes", "iam"):

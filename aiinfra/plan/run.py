@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiinfra.cost import estimate
 from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
+from aiinfra.output import check_directory, check_writable, write_atomically
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files
 
@@ -110,6 +111,7 @@ def plan_command(
     relative to it. The exit code is the current plan's policy verdict either way."""
     if markdown is not None and against is None:
         raise InputError(Problem("--markdown", "compares with a base; add --against REF or --against FILE.json"))
+    _check_outputs(root, markdown=markdown, sarif=sarif, junit=junit, export=export_dir)
     with ExitStack() as stack_of_base:
         base = None
         if against is not None:
@@ -133,7 +135,7 @@ def plan_command(
     if diff is not None and markdown is not None:
         from aiinfra.plan.diff import render_markdown
 
-        (plan.project.root / markdown).write_text(render_markdown(diff, stack))
+        write_atomically(plan.project.root / markdown, render_markdown(diff, stack), "--markdown")
     if as_json:
         document = plan.document if diff is None else {**plan.document, "diff": diff}
         json.dump(document, sys.stdout, indent=2, default=str)
@@ -141,6 +143,15 @@ def plan_command(
     else:
         _print_plan(plan, diff)
     return EXIT_POLICY if plan.policy.blocking else EXIT_OK
+
+
+def _check_outputs(root: Path, *, export: Path | None, **files: Path | None) -> None:
+    """Every output path, before the plan runs: a typo should not cost a whole plan (or exit 1 after it)."""
+    for flag, path in files.items():
+        if path is not None:
+            check_writable(root / path, f"--{flag}")
+    if export is not None:
+        check_directory(root / export, "--export")
 
 
 def _policy_args(packs: list[Path] | None, configs: list[Path] | None) -> list[str]:

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aiinfra import __version__
+from aiinfra.output import write_atomically
 from aiinfra.policy.runner import PolicyReport, Violation
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -133,7 +134,7 @@ def sarif(report: PolicyReport) -> dict[str, Any]:
 
 
 def write_sarif(report: PolicyReport, path: Path) -> None:
-    path.write_text(json.dumps(sarif(report), indent=2) + "\n")
+    write_atomically(path, json.dumps(sarif(report), indent=2) + "\n", "--sarif")
 
 
 def junit(report: PolicyReport) -> ET.Element:
@@ -169,4 +170,5 @@ def junit(report: PolicyReport) -> ET.Element:
 def write_junit(report: PolicyReport, path: Path) -> None:
     tree = ET.ElementTree(junit(report))
     ET.indent(tree)
-    tree.write(path, encoding="utf-8", xml_declaration=True)
+    declaration = "<?xml version='1.0' encoding='utf-8'?>\n"  # what ElementTree.write(encoding="utf-8") writes
+    write_atomically(path, declaration + ET.tostring(tree.getroot(), encoding="unicode") + "\n", "--junit")

@@ -13,6 +13,16 @@ VALUE_W = 330
 ROW_H = 34
 HEAD_H = 30
 AXIS_H = 26
+LABEL_GAP = 8
+"""Clear space between the label column's text and where bars (and their floor lines) start."""
+LABEL_PX, DETAIL_PX = 12, 11
+"""Font sizes of a row's label and detail lines: the report CSS's `.cost-chart text` and `text.detail`."""
+CHAR_EM = 0.62
+"""Advance width of one character of the chart's monospace font, in em: DejaVu Sans Mono and Menlo 0.602,
+Consolas 0.55, plus headroom. Text is fitted by character count, so the layout does not depend on fonts."""
+DETAIL_LINES = 3
+"""A detail wraps onto at most this many lines; what does not fit ends in "…", the whole in a tooltip."""
+LINE_H = 13
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,33 @@ def _bars(cost: dict[str, Any]) -> list[tuple[str, list[Bar]]]:
     return [(head, bars) for head, bars in sections if bars]
 
 
+def fit(text: str, px: float, max_lines: int = 1, width: float = LABEL_W - LABEL_GAP) -> list[str]:
+    """`text` wrapped at spaces into lines of at most `width` pixels at `px` font size (a word longer than a
+    line is split); beyond `max_lines` the rest is dropped and the last line ends in "…"."""
+    per_line = max(2, int(width / (px * CHAR_EM)))
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= per_line:
+            lines[-1] += " " + word
+        else:
+            lines += [word[i : i + per_line] for i in range(0, len(word), per_line)] or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: per_line - 1].rstrip() + "…"
+    return lines
+
+
+def _fitted_text(css: str, y: float, text: str, px: float, max_lines: int = 1) -> str:
+    """A `<text>` in the label column, fitted by `fit`: a `<tspan>` per line, and the whole text as its
+    tooltip where the lines do not show all of it."""
+    lines = fit(text, px, max_lines)
+    title = "" if " ".join(lines) == text else f"<title>{escape(text)}</title>"
+    if len(lines) == 1:
+        return f'<text class="{css}" x="0" y="{y:.1f}">{title}{escape(lines[0])}</text>'
+    spans = "".join(f'<tspan x="0" y="{y + i * LINE_H:.1f}">{escape(line)}</tspan>' for i, line in enumerate(lines))
+    return f'<text class="{css}" x="0" y="{y:.1f}">{title}{spans}</text>'
+
+
 def chart_svg(cost: dict[str, Any]) -> str:
     """Monthly cost as horizontal min–max range bars on one linear scale: clusters, lakes, the total, teams."""
     currency = cost["currency"]
@@ -135,20 +172,21 @@ def chart_svg(cost: dict[str, Any]) -> str:
             y += HEAD_H
         for bar in bars:
             mid = y + ROW_H / 2
+            extra = len(fit(bar.detail, DETAIL_PX, DETAIL_LINES)) - 1
             x0, x1 = LABEL_W + bar.low * scale, LABEL_W + bar.high * scale
             figure = span({"min": bar.low, "max": bar.high}, currency) + " /mo"
             rows.append(
                 f'<g class="row{" total" if bar.total else ""}">'
-                f'<text class="label" x="0" y="{mid - 2:.1f}">{escape(bar.label)}</text>'
-                f'<text class="detail" x="0" y="{mid + 11:.1f}">{escape(bar.detail)}</text>'
-                f'<line class="floor" x1="{LABEL_W}" y1="{mid:.1f}" x2="{x0:.1f}" y2="{mid:.1f}"/>'
+                + _fitted_text("label", mid - 2, bar.label, LABEL_PX)
+                + _fitted_text("detail", mid + 11, bar.detail, DETAIL_PX, DETAIL_LINES)
+                + f'<line class="floor" x1="{LABEL_W}" y1="{mid:.1f}" x2="{x0:.1f}" y2="{mid:.1f}"/>'
                 f'<rect class="range{" estimate" if bar.estimate else ""}" x="{x0:.1f}" y="{mid - 8:.1f}" '
                 f'width="{max(x1 - x0, 2):.1f}" height="16" rx="2"><title>{escape(figure)}</title></rect>'
                 f'<text class="value" x="{LABEL_W + BAR_W + 12}" y="{mid + 4:.1f}">{escape(figure)}'
                 + ('<tspan class="estimate"> estimate</tspan>' if bar.estimate else "")
                 + "</text></g>"
             )
-            y += ROW_H
+            y += ROW_H + extra * LINE_H
     grid = "".join(
         f'<line class="grid" x1="{LABEL_W + t * scale:.1f}" y1="{AXIS_H - 6}" x2="{LABEL_W + t * scale:.1f}" '
         f'y2="{y}"/><text class="tick" x="{LABEL_W + t * scale:.1f}" y="{AXIS_H - 10}">{_short(t)}</text>'

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
+from aiinfra.errors import EXIT_OK, EXIT_POLICY
+from aiinfra.output import check_writable, write_atomically
 from aiinfra.plan.engine import STACK_TYPE, Recorded
 from aiinfra.plan.run import Plan, compute_plan
 from aiinfra.policy.report import by_importance, resource_label, violation_status
@@ -186,24 +185,7 @@ def render_report(plan: Plan, generated: datetime) -> str:
     )
 
 
-def _check_target(path: Path) -> None:
-    if path.is_dir():
-        raise InputError(Problem("--output", f"{path} is a directory; give a file name such as {path}/report.html"))
-    if not path.parent.is_dir():
-        raise InputError(Problem("--output", f"{path.parent}: no such directory; create it or write elsewhere"))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file next to `path`, then rename: a failure leaves no half file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+OUTPUT_FLAG = "--output"
 
 
 def report_command(
@@ -216,9 +198,9 @@ def report_command(
 ) -> int:
     """Plan `stack`, write the page to `output` (relative to the project, as with `-C`); exit like `plan`."""
     target = root / output
-    _check_target(target)  # before the plan: a typo should not cost a whole run
+    check_writable(target, OUTPUT_FLAG)  # before the plan: a typo should not cost a whole run
     plan = compute_plan(root, stack, policy_packs=policy_packs, policy_configs=policy_configs)
-    write_atomically(target, render_report(plan, datetime.now(UTC)))
+    write_atomically(target, render_report(plan, datetime.now(UTC)), OUTPUT_FLAG)
     blocking = sum(v.blocking for v in plan.policy.violations)
     print(f"wrote {output}: {len(plan.document['steps'])} resources, {blocking} blocking policy violations")
     return EXIT_POLICY if plan.policy.blocking else EXIT_OK

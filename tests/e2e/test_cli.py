@@ -214,3 +214,26 @@ def test_prod_is_the_whole_hybrid_platform(capsys):
     assert len(by_type["aiinfra:kubernetes:Tenancy"]) == 8
     assert by_type["aiinfra:workloads:TrainingJob"] == ["llm-pretrain"]
     assert doc["policyViolations"] == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sarif", "{tmp}/missing/a.sarif"], "error: --sarif: {tmp}/missing: no such directory"),
+        (["--junit", "{tmp}"], "error: --junit: {tmp} is a directory; give the name of a file in it"),
+        (["--against", "HEAD", "--markdown", "/proc/pr.md"], "error: --markdown: '/proc/pr.md' — cannot write there"),
+        (["--export", "{tmp}/file/review"], "error: --export: '{tmp}/file/review' — {tmp}/file is not a directory"),
+    ],
+)
+def test_an_output_that_cannot_be_written_exits_2_before_anything_is_planned(
+    flags, message, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "file").write_text("")
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("planned although an output path is bad")
+
+    monkeypatch.setattr("aiinfra.plan.run.compute_plan", never)
+    args = [flag.format(tmp=tmp_path) for flag in flags]
+    assert main(["plan", "--stack", "dev", *args]) == 2
+    assert capsys.readouterr().err.startswith(message.format(tmp=tmp_path))

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
+from aiinfra.errors import InputError
+from aiinfra.output import write_atomically
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun, Recorded
 from aiinfra.plan.run import Plan
 from aiinfra.policy.runner import PackResult, Policy, PolicyReport, Violation
 from aiinfra.policy.waivers import Waiver
-from aiinfra.report.cost import chart_svg, cost_section, describe_quota, ticks, unit_price
+from aiinfra.report.cost import LABEL_W, chart_svg, cost_section, describe_quota, ticks, unit_price
 from aiinfra.report.layout import build_tree, layout
-from aiinfra.report.page import render_report, write_atomically
+from aiinfra.report.page import render_report
 from aiinfra.stack import Project
 
 CONTRACT_COST = {
@@ -201,7 +205,110 @@ def test_the_cost_chart_has_a_range_per_cluster_lake_and_team_and_the_total():
     assert "$73.00 – $160,789.80 /mo" in svg and "$1,250.60 – $194,559.60 /mo" in svg
     assert svg.count('class="range estimate"') == 2  # the spot cluster and the total
     assert "gcp · not set" in svg and "not added to the total" in svg
-    assert "H100×48 (32 on train-aws, 16 on spot-gcp)" in svg
+    shown = " ".join(box.what for box in chart_boxes(svg)[0])  # its lines, in order
+    assert "H100×48 (32 on train-aws, 16 on spot-gcp)" in shown
+
+
+CHAR_EM = 1233 / 2048
+"""DejaVu Sans Mono's advance width in em, the chart's first-choice font (Menlo's is the same)."""
+ASCENT, DESCENT = 0.76, 0.24
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@dataclass(frozen=True)
+class Box:
+    what: str
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+def chart_boxes(svg: str) -> tuple[list[Box], float]:
+    """Every line of text, bar and floor line the chart draws, as boxes (text measured in DejaVu Sans Mono at
+    the CSS's sizes), and the chart's width."""
+    sizes = {"label": 12, "value": 12, "detail": 11, "section": 13, "tick": 11}
+    root = ElementTree.fromstring(svg)
+    boxes = []
+    for text in root.iter(f"{SVG}text"):
+        px = sizes[text.get("class")]
+        spans = text.findall(f"{SVG}tspan")
+        if spans and all(span.get("y") for span in spans):  # one line per tspan
+            lines = [(float(span.get("y")), span.text or "") for span in spans]
+        else:  # one line: its own text and any inline tspans, not its tooltip
+            lines = [
+                (
+                    float(text.get("y")),
+                    (text.text or "") + "".join(((t.text or "") if t in spans else "") + (t.tail or "") for t in text),
+                )
+            ]
+        for y, line in lines:
+            w = len(line) * px * CHAR_EM
+            x = float(text.get("x")) - (w / 2 if text.get("class") == "tick" else 0)
+            boxes.append(Box(line, x, y - ASCENT * px, w, px))
+    for rect in root.iter(f"{SVG}rect"):
+        if "range" in (rect.get("class") or ""):
+            boxes.append(Box("bar", *(float(rect.get(k)) for k in ("x", "y", "width", "height"))))
+    for line in root.iter(f"{SVG}line"):
+        if line.get("class") == "floor":
+            x1, x2, y = float(line.get("x1")), float(line.get("x2")), float(line.get("y1"))
+            boxes.append(Box("floor", x1, y, x2 - x1, 0))
+    return boxes, float(root.get("width"))
+
+
+def long_labels_cost() -> dict:
+    """The contract's cost with prod's two-quota team, a team with a very long name and one with many quotas."""
+    cluster = {"cluster": "train-aws", "count": 16, "usd_per_accelerator_hour": 6.88}
+    quota = {"accelerator": "H100", "count": 16, "clusters": [{**cluster, "cluster": f"c{i}"} for i in range(4)]}
+    teams = [
+        {
+            **CONTRACT_COST["teams"][0],
+            "team": "vision",
+            "quotas": [
+                quota,
+                {
+                    **quota,
+                    "accelerator": "TPU-v5p",
+                    "count": 8,
+                    "clusters": [{**cluster, "cluster": "tpu", "count": 8}],
+                },
+            ],
+        },
+        {**CONTRACT_COST["teams"][0], "team": "computer-vision-and-multimodal-research-platform"},
+        {
+            **CONTRACT_COST["teams"][0],
+            "team": "many",
+            "quotas": [{**quota, "accelerator": a} for a in ("H100", "H200", "B200", "A100-80GB", "L4", "MI300X")],
+        },
+    ]
+    return {**CONTRACT_COST, "teams": teams}
+
+
+def test_the_cost_chart_never_overlaps_and_its_labels_stay_in_their_column():
+    svg = chart_svg(long_labels_cost())
+    boxes, width = chart_boxes(svg)
+    bars = [b for b in boxes if b.what in ("bar", "floor")]
+    assert len(bars) == 2 * (2 + 2 + 1 + 3)  # clusters, lakes, the total, teams
+    for a, b in itertools.combinations(boxes, 2):
+        assert not overlaps(a, b), (a, b)
+    for box in boxes:
+        assert box.x >= 0 and box.x + box.w <= width, box
+    labels = [b for b in boxes if b.x == 0 and b.h in (11, 12)]
+    assert labels and all(b.w <= LABEL_W for b in labels)
+    # The two-quota detail wraps at a space and shows whole; the long name and the many quotas are cut with "…"
+    # and shown whole in a tooltip.
+    lines = [b.what for b in labels]
+    vision = lines.index("vision")
+    assert lines[vision + 1 : vision + 3] == ["H100×64 (16 on each of 4 clusters),", "TPU-v5p×8"]
+    assert "<title>computer-vision-and-multimodal-research-platform</title>" in svg
+    assert any(line.startswith("computer-vision") and line.endswith("…") for line in lines)
+    many = lines.index("many")
+    assert len(lines[many + 1 :]) == 3 and lines[-1].endswith("…")  # the last row: three lines of detail
+    quotas = ", ".join(
+        f"{a}×64 (16 on each of 4 clusters)" for a in ("H100", "H200", "B200", "A100-80GB", "L4", "MI300X")
+    )
+    assert f"<title>{quotas}</title>" in svg
+    assert chart_svg(long_labels_cost()) == svg  # deterministic
 
 
 def test_the_cost_section_says_not_priced_without_a_cost_and_links_only_web_sources():
@@ -297,12 +404,12 @@ def test_a_failed_write_leaves_neither_the_target_nor_a_temporary_file(tmp_path,
     def broken(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("aiinfra.report.page.os.replace", broken)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomically(target, "<html></html>")
+    monkeypatch.setattr("aiinfra.output.os.replace", broken)
+    with pytest.raises(InputError, match=r"--output: .* cannot write there \(disk full\); choose a writable path"):
+        write_atomically(target, "<html></html>", "--output")
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    write_atomically(target, "<html></html>")
+    write_atomically(target, "<html></html>", "--output")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"] and target.read_text() == "<html></html>"
 
 
