@@ -268,7 +268,12 @@ def estimate(platform: PlatformSpec, stack: str) -> dict[str, Any]:
         lakes.append(entry)
         low, high = low + monthly / HOURS_PER_MONTH, high + monthly / HOURS_PER_MONTH
     capacity, prices = declared_capacity(platform), _accelerator_prices(all_pools)
-    teams = [_team(t, stack, capacity, prices, notes) for t in sorted(platform.teams, key=lambda t: t.team)]
+    # A team that asks nothing of this stack has nothing here to spend.
+    teams = [
+        _team(t, stack, capacity, prices, notes)
+        for t in sorted(platform.teams, key=lambda t: t.team)
+        if stack in t.quotas
+    ]
     if clusters:
         notes.append(UNPRICED_NOTE)
     return {

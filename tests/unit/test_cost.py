@@ -201,9 +201,10 @@ def test_a_team_quota_is_priced_on_every_cluster_with_the_model_up_to_its_capaci
     teams = [
         TeamSpec(team="vision", owners=["v@example.com"], quotas={"prod": {"H100": 24}, "dev": {"L4": 4}}),
         TeamSpec(team="nlp", owners=["n@example.com"], quotas={"prod": {"H100": 8, "L4": 2}}),
+        TeamSpec(team="speech", owners=["s@example.com"], quotas={"dev": {"L4": 1}}),
     ]
     cost = cost_of(aws(h100()), gcp, teams=teams)
-    nlp, vision = cost["teams"]
+    nlp, vision = cost["teams"]  # speech asks nothing of prod: not listed
     mega_per_h100 = cost["clusters"][1]["pools"][0]["usd_per_node_hour"] / 8
     # A quota caps the team on each cluster (Kueue), so 24 on train (32 there) and 16 on mega (all it has);
     # p5.48xlarge is $55.04 / 8 = $6.88 per H100-hour.
