@@ -22,7 +22,8 @@ _SPECIAL = (
 )
 
 
-def _unwritable(path: Path, flag: str, err: OSError) -> InputError:
+def unwritable(path: Path, flag: str, err: OSError) -> InputError:
+    """The error for an OSError writing `path`, given by `flag`."""
     reason = err.strerror or str(err)
     return InputError(Problem(flag, f"'{path}' — cannot write there ({reason}); choose a writable path"))
 
@@ -36,7 +37,7 @@ def _destination(path: Path, flag: str) -> Path:
     except FileNotFoundError:
         mode = None
     except OSError as err:  # a symlink loop, a file used as a directory, no permission to look
-        raise _unwritable(path, flag, err) from None
+        raise unwritable(path, flag, err) from None
     if mode is not None and stat.S_ISDIR(mode):
         raise InputError(Problem(flag, f"{path} is a directory; give the name of a file in it"))
     if mode is not None and not stat.S_ISREG(mode):
@@ -53,7 +54,7 @@ def _temporary_beside(real: Path, path: Path, flag: str) -> tuple[int, str]:
     try:
         return tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     except OSError as err:
-        raise _unwritable(path, flag, err) from None
+        raise unwritable(path, flag, err) from None
 
 
 def check_writable(path: Path, flag: str) -> None:
@@ -78,7 +79,7 @@ def write_atomically(path: Path, text: str, flag: str) -> None:
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError):
-            raise _unwritable(path, flag, err) from None
+            raise unwritable(path, flag, err) from None
         raise
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.output import unwritable
 from aiinfra.plan.engine import ProgramRun, Recorded
 from aiinfra.plan.preview import _mask
 
@@ -54,9 +54,7 @@ def export(run: ProgramRun, out: Path) -> list[Path]:
     try:
         return _export(run, out)
     except OSError as err:
-        raise InputError(
-            Problem("--export", f"'{out}' — cannot write there ({err.strerror or err}); choose a writable path")
-        ) from None
+        raise unwritable(out, "--export", err) from None
 
 
 def _export(run: ProgramRun, out: Path) -> list[Path]:
