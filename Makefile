@@ -18,6 +18,7 @@ run: $(BIN)/aiinfra
 lint: $(BIN)/aiinfra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The report tests render pages in Debian's headless Chromium; install it where it is missing (CI runs as root).
 browser:

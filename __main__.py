@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pulumi
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.program import (
     cluster_args,
     data_lake_args,
@@ -23,8 +23,8 @@ from components.cluster import Cluster
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.tenancy import Tenancy
-from workloads.serving.service import InferenceService
-from workloads.training.job import TrainingJob
+from workloads.deploy.inference_service import InferenceService
+from workloads.deploy.training_job import TrainingJob
 
 config = pulumi.Config("aiinfra")
 stack = pulumi.get_stack()

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aiinfra.errors import EXIT_INPUT, InputError
+from aiinfra.core.errors import EXIT_INPUT, InputError
 
 
 def _policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from aiinfra.plan.run import validate_stack
+    from aiinfra.pipeline import validate_stack
 
     platform = validate_stack(args.cwd, args.stack)
     counts = {
@@ -180,7 +180,7 @@ def _team(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from aiinfra.plan.run import plan_command
+    from aiinfra.pipeline import plan_command
 
     return plan_command(
         args.cwd,

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from aiinfra.catalog import Price, aks_system_pool_nodes, azure_region_zones, resolve
-from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME, AWS_INTERFACE_ENDPOINTS, DEFAULT_ZONE_COUNT
-from aiinfra.catalog.prices import (
+from aiinfra.core.catalog import Price, aks_system_pool_nodes, azure_region_zones, resolve
+from aiinfra.core.catalog.data import AKS_SYSTEM_POOL_NAME, AWS_INTERFACE_ENDPOINTS, DEFAULT_ZONE_COUNT
+from aiinfra.core.catalog.prices import (
     AKS_STANDARD_TIER,
     AWS_INTERFACE_ENDPOINT,
     AWS_NAT_GATEWAY,
@@ -286,3 +286,14 @@ def estimate(platform: PlatformSpec, stack: str) -> dict[str, Any]:
         "teams": teams,
         "notes": notes,
     }
+
+
+def describe_quota(quota: dict[str, Any]) -> str:
+    """`H100×48 (16 on each of 3 clusters)`: what a per-cluster quota adds up to in the stack."""
+    counts = [c["count"] for c in quota["clusters"]]
+    reach = f"{quota['accelerator']}×{sum(counts)}"
+    if not counts:
+        return f"{reach} (no cluster has it)"
+    if set(counts) == {quota["count"]}:
+        return f"{reach} ({quota['count']} on each of {len(counts)} clusters)" if len(counts) > 1 else reach
+    return f"{reach} (" + ", ".join(f"{c['count']} on {c['cluster']}" for c in quota["clusters"]) + ")"

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 
 BUCKET = "lake"
 RUN = "local"
@@ -520,8 +520,8 @@ def complete(server_url: str, prompt: str) -> str:
 
 def _upload_dataset(endpoint: str) -> str:
     """The shipped corpus, as is, into the raw zone; its token shards, made from the raw object, into curated/."""
+    from workloads.shared.lake import endpoint_options
     from workloads.training.data import TINY_CORPUS, paragraphs, prepare
-    from workloads.training.lake import endpoint_options
 
     s3 = _s3(endpoint)
     raw_key = f"{RAW_PREFIX}{TINY_CORPUS.name}"
@@ -587,7 +587,7 @@ def _json_line(line: str) -> dict[str, Any]:
 
 def _check_export(endpoint: str) -> str:
     """The trainer exports at its end; this checks that the server will find a complete export."""
-    from workloads.training.export import CONFIG_FILE, WEIGHTS_FILE
+    from workloads.shared.export import CONFIG_FILE, WEIGHTS_FILE
 
     s3 = _s3(endpoint)
     sizes = {}

@@ -12,7 +12,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 
 _SPECIAL = (
     (stat.S_ISCHR, "character device"),

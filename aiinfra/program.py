@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
-from components.cluster import Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import Cluster
 from components.common import Taint, merge_tags
-from components.datalake import DataLakeArgs
+from components.contracts import ClusterArgs, DataLakeArgs, NodePoolArgs
+from components.kubernetes.fabric import pod_security_level
 from components.kubernetes.tenancy import (
     EgressRule,
     ServiceEgress,
@@ -16,10 +17,10 @@ from components.kubernetes.tenancy import (
     cluster_quotas,
     team_namespace,
 )
-from workloads.serving.service import InferenceServiceArgs, serving_selector
+from workloads.deploy.inference_service import InferenceServiceArgs, serving_selector
+from workloads.deploy.training_job import TrainingJobArgs
 from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
-from workloads.training.job import TrainingJobArgs, pod_security_level
 
 
 def is_production(stack: str) -> bool:
@@ -91,8 +92,6 @@ def tenancy_args(
 ) -> TenancyArgs | None:
     """The team's tenancy on one cluster, or None when the team asks for none of its accelerators
     in this environment (a team lives only where its GPUs/TPUs are)."""
-    if cluster.platform is None:
-        return None
     quotas = cluster_quotas(team.quotas.get(stack, {}), cluster.platform.accelerator_classes)
     if not quotas:
         return None
@@ -134,7 +133,7 @@ def data_lake_args(
     """Typed args for one lake. ADLS lakes put their private endpoint in the first Azure cluster's subnet."""
     network: dict[str, object] = {}
     if lake.cloud == "azure":
-        azure = next((c for c in clusters.values() if c.cloud == "azure" and c.adapter is not None), None)
+        azure = next((c for c in clusters.values() if c.cloud == "azure"), None)
         if azure is not None:
             network = {
                 "private_endpoint_subnet_id": azure.adapter.private_endpoint_subnet_id,

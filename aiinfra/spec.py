@@ -25,11 +25,11 @@ from pydantic import (
     model_validator,
 )
 
-from aiinfra import catalog
-from aiinfra.catalog import CatalogError, Fabric, NodeShape
-from aiinfra.catalog.data import SUPPORTED_KUBERNETES
-from aiinfra.errors import InputError, Problem, join_path
-from aiinfra.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
+from aiinfra.core import catalog
+from aiinfra.core.catalog import CatalogError, Fabric, NodeShape
+from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.core.errors import InputError, Problem, join_path
+from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DnsName = Annotated[

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 
 SECRET_PLACEHOLDER = "[secret]"
 """What an offline plan sees for a `secure:` value: it holds no key to decrypt it."""

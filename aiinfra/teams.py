@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 from aiinfra.output import write_atomically
 from aiinfra.spec import DNS_LABEL, build_platform, declared_capacity, describe_capacity
 from aiinfra.stack import load_project, load_stack_config, read_team_files

@@ -19,7 +19,8 @@ from pathlib import Path
 from pulumi.runtime.mocks import MockMonitor, Mocks
 
 from aiinfra.plan import engine
-from aiinfra.plan.mocks import INVOKES, PlanMocks
+from aiinfra.plan.mock_registry import INVOKES
+from aiinfra.plan.mocks import PlanMocks
 from aiinfra.plan.preview import preview_document
 from aiinfra.policy.runner import throughput
 from aiinfra.stack import load_project, load_stack_config

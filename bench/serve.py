@@ -50,8 +50,8 @@ STARTUP_POLLS = 1200
 def export_bench_model(url: str, d_model: int | None) -> dict:
     import torch
 
-    from workloads.training.export import export_model
-    from workloads.training.model import RECIPES, Transformer
+    from workloads.shared.export import export_model
+    from workloads.shared.model import RECIPES, Transformer
 
     config = RECIPES["tiny"] if d_model is None else dataclasses.replace(RECIPES["tiny"], d_model=d_model)
     torch.manual_seed(0)
@@ -66,8 +66,8 @@ def compute_ceiling(model_url: str, torch_threads: int) -> float:
     import torch
 
     from workloads.serving.generation import GenerationRequest, Generator, Sampling
-    from workloads.training.export import load_exported
-    from workloads.training.tokenizer import encode
+    from workloads.shared.export import load_exported
+    from workloads.shared.tokenizer import encode
 
     torch.set_num_threads(torch_threads)
     model, config = load_exported(model_url)
@@ -97,7 +97,7 @@ def naive_app(model_url: str):
     from workloads.serving.api import ApiError, completion_body, parse_completion_request
     from workloads.serving.generation import GenerationRequest, Generator
     from workloads.serving.settings import ServerSettings
-    from workloads.training.export import load_exported
+    from workloads.shared.export import load_exported
 
     model, config = load_exported(model_url)
     generator = Generator(model, config.max_seq_len)
@@ -135,7 +135,7 @@ if litserve is not None:
 
         def setup(self, device):
             from workloads.serving.generation import Generator
-            from workloads.training.export import load_exported
+            from workloads.shared.export import load_exported
 
             model, config = load_exported(self.model_url)
             self.max_seq_len = config.max_seq_len

@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workloads.shared.model import RECIPES, Transformer
 from workloads.training.config import TrainConfig
 from workloads.training.data import TokenBatches, prepare_tiny_corpus
 from workloads.training.metrics import device_peak_flops, mfu
-from workloads.training.model import RECIPES, Transformer
 from workloads.training.train import Trainer, adamw, training_device, warmup_cosine
 
 

@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiinfra.errors import InputError, Problem, join_path
+from aiinfra.core.errors import InputError, Problem, join_path
 
 MANAGED_BY = {"managed-by": "aiinfra"}
 

@@ -23,17 +23,16 @@ exactly one area of the lake and returns what it created with the document it re
 
 from __future__ import annotations
 
-import importlib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pulumi
 
-from aiinfra.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
+from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 from components.common import ArgProblems, merge_tags
+from components.contracts import ADAPTERS, DataLakeArgs, LakeAdapter, LakeGrant, adapter_class, grant_paths
 
 if TYPE_CHECKING:
     from components.identity import WorkloadIdentity
@@ -43,118 +42,6 @@ CLOUDS = ("aws", "gcp", "azure", "onprem")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 AZURE_ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
-
-# cloud → "module:Class" of its adapter; imported on first use so a program that plans one cloud never
-# imports another cloud's SDK.
-ADAPTERS: dict[str, str] = {
-    "aws": "components.aws.lake:S3Lake",
-    "gcp": "components.gcp.lake:GcsLake",
-    "azure": "components.azure.lake:AdlsLake",
-    "onprem": "components.kubernetes.lake:S3CompatibleLake",
-}
-TOKENS = {
-    "aws": "aiinfra:aws:S3Lake",
-    "gcp": "aiinfra:gcp:GcsLake",
-    "azure": "aiinfra:azure:AdlsLake",
-    "onprem": "aiinfra:kubernetes:S3CompatibleLake",
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataLakeArgs:
-    cloud: str
-    """aws, gcp, azure or onprem."""
-    region: str | None = None
-    """Cloud region of the bucket or storage account (and of its key). Required on the clouds; none on-prem."""
-    zones: tuple[str, ...] = ZONES
-    """Zones: prefixes on S3, GCS and on-prem, containers on ADLS. Defaults to raw, curated, checkpoints,
-    models."""
-    endpoint: str | None = None
-    """On-prem only, and required there: the https URL of the S3-compatible endpoint (MinIO, Ceph RGW)."""
-    bucket_name: str | None = None
-    """Physical name of the bucket (S3, GCS, on-prem) or storage account (ADLS, 3-24 lower-case letters and
-    digits). Defaults to the lake name plus a random suffix (S3, GCS), a hash of project, stack and lake name
-    (ADLS) and the lake name on-prem."""
-    versioning: bool = True
-    """Keep earlier object versions (S3, GCS), so overwrites and deletes can be undone. Defaults to on; off is
-    refused with `object_lock` and flagged by the policy pack. ADLS Gen2 keeps deleted blobs and containers
-    through soft delete instead (`soft_delete_days`)."""
-    noncurrent_version_days: int = 30
-    """Days an overwritten or deleted version is kept before lifecycle expires it. Defaults to 30."""
-    raw_transition_days: int = 30
-    """Days after which objects in `raw/` move to an infrequent-access class (S3 Standard-IA, GCS Nearline,
-    ADLS Cool). Defaults to 30, the least S3 allows."""
-    raw_archive_days: int = 180
-    """Days after which objects in `raw/` move to a cold class (S3 Glacier Instant Retrieval, GCS Coldline,
-    ADLS Cold). Defaults to 180."""
-    soft_delete_days: int = 7
-    """GCS and ADLS: days deleted objects (and ADLS containers) stay recoverable. 7 to 90; defaults to 7."""
-    log_retention_days: int = 365
-    """Days access logs are kept in the lake's log bucket (S3, GCS). Defaults to 365."""
-    object_lock: bool = False
-    """S3 only: write-once-read-many object lock (model registries): every new object version is retained for
-    `object_lock_days` in `object_lock_mode`. Needs versioning. Defaults to off."""
-    object_lock_days: int = 30
-    """Default retention of locked objects. Defaults to 30 days."""
-    object_lock_mode: str = "GOVERNANCE"
-    """GOVERNANCE (principals with s3:BypassGovernanceRetention may shorten it) or COMPLIANCE (nobody can).
-    Defaults to GOVERNANCE."""
-    private_endpoint_subnet_id: pulumi.Input[str] | None = None
-    """ADLS only, and required there: the subnet (e.g. an AKS cluster's private-endpoint subnet) that gets the
-    account's blob and dfs private endpoints; the account itself refuses every public network."""
-    vnet_id: pulumi.Input[str] | None = None
-    """ADLS only: the VNet the lake's new privatelink DNS zones are linked to. Required unless
-    `private_dns_zone_ids` names existing zones."""
-    private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """ADLS only: existing `privatelink.blob.core.windows.net` and `privatelink.dfs.core.windows.net` zones, as
-    {"blob": id, "dfs": id}. Defaults to none: the lake creates both zones and links them to `vnet_id` (give
-    existing ones when another lake already linked such zones to that VNet)."""
-    sku: str = "Standard_ZRS"
-    """ADLS only: the storage account's redundancy. Defaults to zone-redundant Standard_ZRS."""
-    protect: bool = False
-    """Mark the stateful resources (buckets, keys, key rings, vaults, storage accounts, containers) protected so
-    no update or destroy can delete them (production stacks). Defaults to false."""
-    aliases: tuple[pulumi.Input[str] | pulumi.Alias, ...] = ()
-    """Former names or parents of this lake, so a rename moves its resources instead of replacing them (its
-    children are named after it and inherit the aliases). Defaults to none."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    """The stack's tags, merged into every resource's tags or labels."""
-
-
-@dataclass(frozen=True)
-class LakeGrant:
-    """What `DataLake.grant` made: the resources that authorize the identity and the document they carry."""
-
-    access: str
-    prefix: str
-    paths: tuple[str, ...]
-    """The lake paths the grant covers (the prefix under one or every zone)."""
-    resources: tuple[pulumi.Resource, ...]
-    """AWS: one `aws.iam.RolePolicy` on the identity's role; GCP: one conditional `BucketIAMMember`; ADLS: one
-    conditional `RoleAssignment` per zone container; on-prem: an `S3CompatibleGrant` record for export."""
-    document: pulumi.Output[Any]
-    """AWS and on-prem: the IAM policy document (a dict); GCP: {role, member, condition}; ADLS: a list of
-    {scope, roleDefinitionId, principalId, condition, conditionVersion}."""
-
-    @property
-    def resource(self) -> pulumi.Resource:
-        """The one resource of the grant (all but ADLS grants on several zones have exactly one)."""
-        (only,) = self.resources
-        return only
-
-
-def grant_paths(prefix: str, zones: Sequence[str]) -> tuple[str, ...]:
-    """The lake paths a grant prefix covers: itself when it begins with a zone, else itself under every zone."""
-    head = prefix.split("/", 1)[0]
-    if head in zones:
-        return (prefix,)
-    return tuple(f"{zone}/{prefix}" for zone in zones)
-
-
-def split_zone(path: str) -> tuple[str, str]:
-    """`raw/datasets/vision/` → ("raw", "datasets/vision/"): a zone container and the path inside it (ADLS)."""
-    zone, _, rest = path.partition("/")
-    return zone, rest
 
 
 def lake_problems(name: str, args: DataLakeArgs) -> ArgProblems:
@@ -254,7 +141,7 @@ class DataLake(pulumi.ComponentResource):
 
     cloud: str
     zones: tuple[str, ...]
-    adapter: pulumi.ComponentResource
+    adapter: LakeAdapter
     bucket_name: pulumi.Output[str]
     """The bucket (S3, GCS, on-prem) or storage account (ADLS)."""
     url: pulumi.Output[str]
@@ -271,8 +158,7 @@ class DataLake(pulumi.ComponentResource):
         self.cloud = args.cloud
         self.zones = tuple(args.zones)
         self.tags = merge_tags(args.tags, {"aiinfra-lake": name})
-        module_name, class_name = ADAPTERS[args.cloud].split(":")
-        adapter_cls = getattr(importlib.import_module(module_name), class_name)
+        adapter_cls = adapter_class(ADAPTERS[args.cloud].lake)
         # The adapter shares the lake's name (its type token tells them apart), so physical names read
         # `<lake>-<role>`; it gets the lake's merged tags.
         self.adapter = adapter_cls(name, replace(args, tags=self.tags), pulumi.ResourceOptions(parent=self))
@@ -334,69 +220,3 @@ _CROSS_CLOUD = {
     ("azure", "aws"): "S3 authorizes AWS principals only; a managed identity cannot hold an IAM policy",
     ("azure", "gcp"): "GCS authorizes Google identities only",
 }
-
-
-# ------------------------------------------------------------------ S3 API grant documents
-# Shared by S3 (components.aws.lake) and S3-compatible on-prem stores (components.kubernetes.lake); kept here so
-# an on-prem-only program never imports the AWS SDK.
-
-READ_OBJECT_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
-"""GetObject also authorizes HEAD; GetObjectVersion reads a named earlier version (recovery)."""
-WRITE_OBJECT_ACTIONS = (
-    "s3:PutObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-    "s3:DeleteObject",
-)
-"""Write adds uploads (multipart included) and deletes. A delete of a versioned object only adds a delete
-marker: the data stays recoverable until lifecycle expires it. `s3:DeleteObjectVersion` (deleting for good),
-retention, tagging, ACL and policy actions are never granted."""
-READ_KEY_ACTIONS = ("kms:Decrypt",)
-WRITE_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
-"""SSE-KMS: reads decrypt the data key; writes generate one (multipart uploads also decrypt it)."""
-
-
-def s3_grant_document(
-    *,
-    bucket_arn: str,
-    access: str,
-    paths: Sequence[str],
-    key_arn: str | None = None,
-    region: str | None = None,
-    dns_suffix: str = "amazonaws.com",
-) -> dict[str, Any]:
-    """The identity policy of a grant: object actions on `<bucket>/<path>*` for each path only, ListBucket on
-    the bucket only for listings whose prefix lies under a path, and (with a key) the lake key only through S3
-    in the lake's region. No `*` action or resource anywhere. Without `key_arn` (S3-compatible on-prem stores,
-    whose encryption is server-side configuration) there is no KMS statement."""
-    if access not in ("read", "write"):
-        raise ValueError(f"access {access!r}: read or write")
-    actions = READ_OBJECT_ACTIONS + (WRITE_OBJECT_ACTIONS if access == "write" else ())
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "ReadWrite" if access == "write" else "Read",
-            "Effect": "Allow",
-            "Action": list(actions),
-            "Resource": [f"{bucket_arn}/{path}*" for path in paths],
-        },
-        {
-            "Sid": "ListUnderPrefix",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket"],
-            "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{path}*" for path in paths]}},
-        },
-    ]
-    if key_arn is not None:
-        if not region:
-            raise ValueError("a key needs its region (the kms:ViaService condition names S3 in that region)")
-        statements.append(
-            {
-                "Sid": "UseLakeKeyThroughS3",
-                "Effect": "Allow",
-                "Action": list(WRITE_KEY_ACTIONS if access == "write" else READ_KEY_ACTIONS),
-                "Resource": [key_arn],
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.{dns_suffix}"}},
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}

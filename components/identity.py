@@ -26,18 +26,14 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from components.common import ArgProblems, merge_tags
-from components.kubernetes.meta import valid_dns_label
+from components.contracts import ADAPTERS, IdentityBinding, IdentityBindingArgs, adapter_class
+from components.kubernetes.meta import kubernetes_subject, valid_dns_label
 
 if TYPE_CHECKING:
     from components.cluster import Cluster
 
 AWS_MODES = ("pod-identity", "irsa")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def kubernetes_subject(namespace: str, service_account: str) -> str:
-    """The `sub` claim of a service account's tokens: what every cloud federates on."""
-    return f"system:serviceaccount:{namespace}:{service_account}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,11 +72,6 @@ def identity_problems(name: str, args: WorkloadIdentityArgs) -> ArgProblems:
         )
     else:
         problems.check(args.aws_mode is None, "aws_mode", f"AWS only; the cluster is on {cloud}")
-    problems.check(
-        cloud == "onprem" or getattr(args.cluster, "adapter", None) is not None,
-        "cluster",
-        f"the {cloud} cluster was not created (no adapter), so nothing can be bound to it",
-    )
     return problems
 
 
@@ -93,7 +84,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
     service_account: str
     subject: str
     """`system:serviceaccount:<namespace>:<service_account>`."""
-    binding: pulumi.ComponentResource | None
+    binding: IdentityBinding | None
     """The cloud's half (AwsWorkloadIdentity, GcpWorkloadIdentity, AzureWorkloadIdentity); None on-prem."""
     service_account_annotations: dict[str, pulumi.Input[str]]
     """Annotations the service account needs (none for EKS Pod Identity and on-prem)."""
@@ -110,51 +101,24 @@ class WorkloadIdentity(pulumi.ComponentResource):
         self.service_account = args.service_account
         self.subject = kubernetes_subject(args.namespace, args.service_account)
         tags = merge_tags(args.tags, {"aiinfra-workload-identity": f"{args.namespace}.{args.service_account}"})
-        child = pulumi.ResourceOptions(parent=self)
         self.binding = None
         self.service_account_annotations = {}
         self.pod_labels = {}
-        if self.cloud == "aws":
-            from components.aws.identity import AwsWorkloadIdentity, AwsWorkloadIdentityArgs
-
-            aws_binding = AwsWorkloadIdentity(
+        binding_class = ADAPTERS[self.cloud].identity
+        if binding_class is not None:
+            self.binding = adapter_class(binding_class)(
                 name,
-                AwsWorkloadIdentityArgs(
+                IdentityBindingArgs(
                     cluster=cluster.adapter,
                     namespace=args.namespace,
                     service_account=args.service_account,
-                    mode=args.aws_mode or "pod-identity",
+                    aws_mode=args.aws_mode or "pod-identity",
                     tags=tags,
                 ),
-                child,
+                pulumi.ResourceOptions(parent=self),
             )
-            self.binding = aws_binding
-            self.service_account_annotations = dict(aws_binding.service_account_annotations)
-        elif self.cloud == "gcp":
-            from components.gcp.identity import GcpWorkloadIdentity, GcpWorkloadIdentityArgs
-
-            gcp_binding = GcpWorkloadIdentity(
-                name,
-                GcpWorkloadIdentityArgs(
-                    cluster=cluster.adapter, namespace=args.namespace, service_account=args.service_account
-                ),
-                child,
-            )
-            self.binding = gcp_binding
-            self.service_account_annotations = dict(gcp_binding.service_account_annotations)
-        elif self.cloud == "azure":
-            from components.azure.identity import AzureWorkloadIdentity, AzureWorkloadIdentityArgs
-
-            azure_binding = AzureWorkloadIdentity(
-                name,
-                AzureWorkloadIdentityArgs(
-                    cluster=cluster.adapter, namespace=args.namespace, service_account=args.service_account, tags=tags
-                ),
-                child,
-            )
-            self.binding = azure_binding
-            self.service_account_annotations = dict(azure_binding.service_account_annotations)
-            self.pod_labels = dict(azure_binding.pod_labels)
+            self.service_account_annotations = dict(self.binding.service_account_annotations)
+            self.pod_labels = dict(self.binding.pod_labels)
         self.register_outputs(
             {
                 "cloud": self.cloud,

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import aiinfra
+from aiinfra.core.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.cost import estimate
-from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.plan.diff import is_plan_document
 from aiinfra.spec import PlatformSpec
 from aiinfra.stack import load_project

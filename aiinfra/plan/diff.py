@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from aiinfra.policy.report import resource_label
+from aiinfra.plan.engine import resource_label
 
 STACK_GROUP = "(stack)"
 OPS = {"added": "+", "changed": "~", "removed": "-"}

@@ -29,7 +29,7 @@ from pulumi.runtime.settings import SETTINGS, set_root_resource
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 from aiinfra.stack import Project
 
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -237,3 +237,11 @@ def _tree_order(resources: list[Recorded]) -> list[Recorded]:
         ordered.append(node)
         stack.extend(sorted(children.get(node.urn, []), key=lambda r: r.urn, reverse=True))
     return ordered
+
+
+def resource_label(urn: str | None) -> str:
+    """`type name` of a URN (urn:pulumi:stack::project::parent$type::name), or "stack"."""
+    if not urn:
+        return "(stack)"
+    *_, qualified_type, name = urn.split("::")
+    return f"{qualified_type.rsplit('$', 1)[-1]} {name}"

@@ -1,67 +1,19 @@
 """The mock engine's answers: realistic ids and computed outputs per resource type, and invoke
 results, so programs that read ARNs, endpoints or zones behave as they would in a preview.
 
-Cloud-specific answers live in `outputs_<cloud>.py` and register with `@resource` / `@invoke`.
+Cloud-specific answers live in `outputs_<cloud>.py` and register in `mock_registry` with `@resource` /
+`@invoke`.
 An invoke nobody answers is an error naming the token, never a silent empty result.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
-ACCOUNT_ID = "123456789012"
-"""The AWS account id offline plans pretend to run in (the one AWS documentation uses)."""
-GCP_PROJECT = "aiinfra-offline"
-AZURE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-
-
-@dataclass(frozen=True)
-class ResourceContext:
-    type: str
-    name: str
-    inputs: dict[str, Any]
-    provider_inputs: dict[str, Any]
-    """Inputs of the explicit provider the resource uses ({} for the default provider)."""
-
-    def short_hash(self, length: int = 17) -> str:
-        return hashlib.sha256(f"{self.type}/{self.name}".encode()).hexdigest()[:length]
-
-    @property
-    def aws_region(self) -> str:
-        return self.provider_inputs.get("region") or "us-east-1"
-
-
-ResourceFn = Callable[[ResourceContext], tuple[str, dict[str, Any]]]
-InvokeFn = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
-RESOURCES: dict[str, ResourceFn] = {}
-INVOKES: dict[str, InvokeFn] = {}
-
-
-def resource(*types: str) -> Callable[[ResourceFn], ResourceFn]:
-    """Register the id and computed outputs of resource types (`fn(ctx) -> (id, outputs)`)."""
-
-    def register(fn: ResourceFn) -> ResourceFn:
-        for t in types:
-            RESOURCES[t] = fn
-        return fn
-
-    return register
-
-
-def invoke(*tokens: str) -> Callable[[InvokeFn], InvokeFn]:
-    """Register the result of invokes (`fn(args, provider_inputs) -> result`)."""
-
-    def register(fn: InvokeFn) -> InvokeFn:
-        for t in tokens:
-            INVOKES[t] = fn
-        return fn
-
-    return register
+from aiinfra.plan import outputs_aws, outputs_azure, outputs_gcp, outputs_kubernetes  # noqa: F401  (they register)
+from aiinfra.plan.mock_registry import INVOKES, RESOURCES, ResourceContext
 
 
 class UnansweredInvokeError(Exception):
@@ -103,7 +55,3 @@ def _generic(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
     if ctx.type.startswith("pulumi:providers:"):
         return f"{ctx.short_hash(8)}-{ctx.short_hash(4)}-{ctx.short_hash(4)}", {}
     return f"{ctx.name}-{ctx.short_hash(7)}", {}
-
-
-# Registering modules import this one, so they are imported last.
-from aiinfra.plan import outputs_aws, outputs_azure, outputs_gcp, outputs_kubernetes  # noqa: E402, F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aiinfra.plan.mocks import ACCOUNT_ID, ResourceContext, invoke, resource
+from aiinfra.plan.mock_registry import ACCOUNT_ID, ResourceContext, invoke, resource
 
 
 def arn(ctx: ResourceContext, service: str, resource_path: str, *, regional: bool = True) -> str:

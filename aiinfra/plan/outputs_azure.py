@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from aiinfra.plan.mocks import AZURE_SUBSCRIPTION, ResourceContext, invoke, resource
+from aiinfra.plan.mock_registry import AZURE_SUBSCRIPTION, ResourceContext, invoke, resource
 
 TENANT_ID = "72f988bf-0000-4000-8000-000000000000"
 """The Entra tenant offline plans pretend to run in."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiinfra.plan.mocks import GCP_PROJECT, ResourceContext, invoke, resource
+from aiinfra.plan.mock_registry import GCP_PROJECT, ResourceContext, invoke, resource
 
 GCP_PROJECT_NUMBER = "123456789012"
 """Project number the offline plan pretends `GCP_PROJECT` has."""

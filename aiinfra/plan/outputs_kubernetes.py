@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiinfra.plan.mocks import RESOURCES, ResourceContext, resource
+from aiinfra.plan.mock_registry import RESOURCES, ResourceContext, resource
 
 
 def kubernetes_object(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:

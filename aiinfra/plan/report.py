@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from aiinfra.cost import describe_quota
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun
-from aiinfra.report.cost import describe_quota
 
 PIPED_WIDTH = 140
 """Columns of a plan piped into a file or a CI log without COLUMNS set: rich's default of 80 wraps every

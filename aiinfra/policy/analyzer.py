@@ -40,7 +40,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 from aiinfra.plan.engine import Recorded
 
 ENGINE_ADDRESS = "127.0.0.1:0"

@@ -18,7 +18,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 ALL = "all"

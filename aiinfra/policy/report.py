@@ -13,20 +13,13 @@ from rich.table import Table
 
 from aiinfra import __version__
 from aiinfra.output import write_atomically
+from aiinfra.plan.engine import resource_label
 from aiinfra.policy.runner import PolicyReport, Violation
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"mandatory": "error", "advisory": "warning"}
 SECURITY_SEVERITY = {"low": "3.0", "medium": "5.5", "high": "8.0", "critical": "9.5"}
 """GitHub code scanning ranks alerts by this property (CVSS-like scores)."""
-
-
-def resource_label(urn: str | None) -> str:
-    """`type name` of a URN (urn:pulumi:stack::project::parent$type::name), or "stack"."""
-    if not urn:
-        return "(stack)"
-    *_, qualified_type, name = urn.split("::")
-    return f"{qualified_type.rsplit('$', 1)[-1]} {name}"
 
 
 def violation_status(v: Violation) -> str:

@@ -13,11 +13,11 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
+from aiinfra.core.tags import resource_tags
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun, Recorded
 from aiinfra.policy.analyzer import SEVERITIES, Diagnostic, PolicyAnalyzer, StackContext
 from aiinfra.policy.config import PolicySetting, analyzer_level, configure_request, load_settings, reconcile
-from aiinfra.policy.tags import resource_tags
 from aiinfra.policy.waivers import WAIVERS_KEY, Waiver, parse_waivers
 
 DEFAULT_PACK_DIR = "policies"

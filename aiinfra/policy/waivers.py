@@ -26,7 +26,7 @@ from datetime import date
 from fnmatch import fnmatchcase
 from typing import Any
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 
 WAIVERS_KEY = "aiinfra-waivers"
 REQUIRED_TEXT = ("policy", "reason", "owner")

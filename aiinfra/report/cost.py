@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from aiinfra.cost import describe_quota
+
 LABEL_W = 250
 BAR_W = 620
 VALUE_W = 330
@@ -33,17 +35,6 @@ class Bar:
     high: float
     estimate: bool
     total: bool = False
-
-
-def describe_quota(quota: dict[str, Any]) -> str:
-    """`H100×48 (16 on each of 3 clusters)`: what a per-cluster quota adds up to in the stack."""
-    counts = [c["count"] for c in quota["clusters"]]
-    reach = f"{quota['accelerator']}×{sum(counts)}"
-    if not counts:
-        return f"{reach} (no cluster has it)"
-    if set(counts) == {quota["count"]}:
-        return f"{reach} ({quota['count']} on each of {len(counts)} clusters)" if len(counts) > 1 else reach
-    return f"{reach} (" + ", ".join(f"{c['count']} on {c['cluster']}" for c in quota["clusters"]) + ")"
 
 
 def _per_accelerator(price: float | None, currency: str) -> str:

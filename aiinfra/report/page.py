@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from aiinfra.errors import EXIT_OK, EXIT_POLICY
+from aiinfra.core.errors import EXIT_OK, EXIT_POLICY
 from aiinfra.output import check_writable, write_atomically
-from aiinfra.plan.engine import STACK_TYPE, Recorded
-from aiinfra.plan.run import Plan, compute_plan
-from aiinfra.policy.report import by_importance, resource_label, violation_status
+from aiinfra.pipeline import Plan, compute_plan
+from aiinfra.plan.engine import STACK_TYPE, Recorded, resource_label
+from aiinfra.policy.report import by_importance, violation_status
 from aiinfra.policy.runner import PackResult, PolicyReport, Violation
 from aiinfra.report.cost import cost_section
 from aiinfra.report.graph import graph_svg, legend

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiinfra.catalog import Fabric
+from aiinfra.core.catalog import Fabric
 from components.aws.node_group import GPU_TAINT
-from components.cluster import NodePoolArgs
+from components.contracts import NodePoolArgs
 
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 

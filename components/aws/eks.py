@@ -12,8 +12,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from aiinfra.catalog import Fabric
-from aiinfra.catalog.data import DEFAULT_ZONE_COUNT
+from aiinfra.core.catalog import Fabric
+from aiinfra.core.catalog.data import DEFAULT_ZONE_COUNT
 from components.aws.device_plugins import (
     EFA_DEVICE_PLUGIN,
     NVIDIA_DEVICE_PLUGIN,
@@ -24,8 +24,8 @@ from components.aws.device_plugins import (
 from components.aws.iam import allow, managed_policy, pod_identity_trust, policy, service_trust
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, pool_problems
-from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.common import ArgProblems, merge_tags
+from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
 
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
 CLUSTER_LOG_RETENTION_DAYS = 90

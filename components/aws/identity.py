@@ -5,15 +5,15 @@ policies to it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
 from components.aws.eks import EksCluster
 from components.common import merge_tags
-from components.identity import kubernetes_subject
+from components.contracts import IdentityBinding, IdentityBindingArgs
+from components.kubernetes.meta import kubernetes_subject
 
 STS_AUDIENCE = "sts.amazonaws.com"
 IRSA_ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
@@ -46,36 +46,21 @@ def irsa_trust(*, provider_arn: str, issuer_url: str, namespace: str, service_ac
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class AwsWorkloadIdentityArgs:
-    cluster: EksCluster
-    """The EKS adapter of the cluster (`Cluster.adapter`)."""
-    namespace: str
-    """The service account's namespace."""
-    service_account: str
-    """The service account's name."""
-    mode: str = "pod-identity"
-    """"pod-identity" or "irsa". Defaults to EKS Pod Identity."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    """Tags of the role (and the association)."""
-
-
-class AwsWorkloadIdentity(pulumi.ComponentResource):
+class AwsWorkloadIdentity(IdentityBinding):
     """An IAM role only the named service account of the named cluster can use."""
 
     role: aws.iam.Role
     association: aws.eks.PodIdentityAssociation | None
     provider: aws.Provider
-    service_account_annotations: dict[str, pulumi.Input[str]]
     trust_policy: pulumi.Output[str]
 
-    def __init__(self, name: str, args: AwsWorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aiinfra:aws:WorkloadIdentity", name, None, opts)
-        eks = args.cluster
+    def __init__(self, name: str, args: IdentityBindingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiinfra:aws:WorkloadIdentity", name, opts)
+        eks = cast(EksCluster, args.cluster)  # ADAPTERS pairs this class with EksCluster
         tags = merge_tags(eks.tags, args.tags)
         self.provider = eks.provider
         child = pulumi.ResourceOptions(parent=self, provider=eks.provider)
-        if args.mode == "irsa":
+        if args.aws_mode == "irsa":
             self.trust_policy = pulumi.Output.all(eks.oidc_provider_arn, eks.oidc_issuer_url).apply(
                 lambda v: irsa_trust(
                     provider_arn=v[0], issuer_url=v[1], namespace=args.namespace, service_account=args.service_account
@@ -85,15 +70,14 @@ class AwsWorkloadIdentity(pulumi.ComponentResource):
             self.trust_policy = eks.pod_identity_trust(args.namespace, args.service_account)
         self.role = aws.iam.Role(
             f"{name}-role",
-            description=f"aiinfra workload identity of {args.namespace}/{args.service_account} ({args.mode})",
+            description=f"aiinfra workload identity of {args.namespace}/{args.service_account} ({args.aws_mode})",
             assume_role_policy=self.trust_policy,
             max_session_duration=MAX_SESSION_SECONDS,
             tags=tags,
             opts=child,
         )
         self.association = None
-        self.service_account_annotations = {}
-        if args.mode == "irsa":
+        if args.aws_mode == "irsa":
             self.service_account_annotations = {IRSA_ROLE_ANNOTATION: self.role.arn}
         else:
             self.association = eks.pod_identity(
@@ -103,4 +87,4 @@ class AwsWorkloadIdentity(pulumi.ComponentResource):
                 role_arn=self.role.arn,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.register_outputs({"roleArn": self.role.arn, "mode": args.mode})
+        self.register_outputs({"roleArn": self.role.arn, "mode": args.aws_mode})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiinfra.catalog import Fabric, NodeShape, machines
+from aiinfra.core.catalog import Fabric, NodeShape, machines
 
 MAX_SPOT_ALTERNATIVES = 3
 """Stand-ins per pool, closest size first; EKS accepts up to 20 types per node group."""
@@ -45,7 +45,7 @@ SPOT_STAND_INS: tuple[InstanceType, ...] = (
     InstanceType("m6a.2xlarge", "cpu", 0, 8, 32, 0, "https://aws.amazon.com/ec2/instance-types/m6a/ (2025-05)"),
 )
 """Machine types the catalog does not list, with the facts a stand-in check needs. They belong in the catalog
-(aiinfra/catalog/data.py) once it can hold shapes that no accelerator request resolves to."""
+(aiinfra/core/catalog/data.py) once it can hold shapes that no accelerator request resolves to."""
 
 
 def _known() -> dict[str, InstanceType]:

@@ -15,7 +15,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.datalake import DataLakeArgs, LakeGrant, s3_grant_document
+from components.contracts import DataLakeArgs, LakeGrant
+from components.s3_grants import s3_grant_document
 
 KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",

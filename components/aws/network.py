@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from aiinfra.catalog.data import AWS_INTERFACE_ENDPOINTS as DEFAULT_INTERFACE_ENDPOINTS
+from aiinfra.core.catalog.data import AWS_INTERFACE_ENDPOINTS as DEFAULT_INTERFACE_ENDPOINTS
 from components.aws.iam import allow, policy, service_trust
 from components.common import ArgProblems, merge_tags
 

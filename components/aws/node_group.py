@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from aiinfra.catalog import Fabric
+from aiinfra.core.catalog import Fabric
 from components.aws.instance_types import spot_stand_ins
-from components.cluster import NodePoolArgs
 from components.common import ArgProblems, Taint, merge_tags
+from components.contracts import NodePoolArgs
 
 CAPACITY_TYPES = {
     "on-demand": "ON_DEMAND",

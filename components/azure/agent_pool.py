@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import pulumi
 
-from aiinfra.catalog import Fabric, machines
-from aiinfra.catalog.data import AKS_SYSTEM_POOL_NAME as SYSTEM_POOL_NAME
-from components.cluster import NodePoolArgs
+from aiinfra.core.catalog import Fabric, machines
+from aiinfra.core.catalog.data import AKS_SYSTEM_POOL_NAME as SYSTEM_POOL_NAME
 from components.common import ArgProblems, Taint
+from components.contracts import NodePoolArgs
 
 CAPACITY_TYPES = ("on-demand", "spot", "reservation")
 """capacity-block is an AWS purchase option; Azure reserves capacity with capacity reservation groups."""

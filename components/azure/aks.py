@@ -23,8 +23,8 @@ from pulumi_azure_native import (
 )
 from pulumi_azure_native import provider as azure_provider
 
-from aiinfra.catalog import aks_system_pool_nodes, azure_region_zones, resolve
-from aiinfra.catalog.data import AZURE_REGIONS_SOURCE, AZURE_ZONES
+from aiinfra.core.catalog import aks_system_pool_nodes, azure_region_zones, resolve
+from aiinfra.core.catalog.data import AZURE_REGIONS_SOURCE, AZURE_ZONES
 from components.azure.agent_pool import (
     SYSTEM_POOL_NAME,
     agent_pool_args,
@@ -37,8 +37,8 @@ from components.azure.network import DNS_SERVICE_IP, POD_CIDR, SERVICE_CIDR, Vir
 from components.azure.network import cidr_problems as network_cidr_problems
 from components.azure.roles import assign
 from components.azure.software import ClusterSoftware, ClusterSoftwareArgs
-from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.common import ArgProblems, Taint, merge_tags
+from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
 
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """Keeps the system pool for CoreDNS, metrics-server, konnectivity and the like (only critical add-ons)."""
@@ -117,7 +117,7 @@ def _check(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> None:
         not args.region or region_zones is not None,
         "region",
         f"{args.region!r} — not an Azure region the catalog lists ({AZURE_REGIONS_SOURCE}); check the spelling "
-        "(programmatic names such as eastus, westeurope) or add it to aiinfra/catalog/data.py",
+        "(programmatic names such as eastus, westeurope) or add it to aiinfra/core/catalog/data.py",
     )
     if region_zones == ():
         problems.check(

@@ -5,15 +5,15 @@ assignments for it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 from pulumi_azure_native import managedidentity
 
 from components.azure.aks import AksCluster
 from components.common import merge_tags
-from components.identity import kubernetes_subject
+from components.contracts import IdentityBinding, IdentityBindingArgs
+from components.kubernetes.meta import kubernetes_subject
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 """The audience AKS workload identity's projected tokens carry (and Entra ID accepts for federation)."""
@@ -21,31 +21,17 @@ CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
 USE_LABEL = "azure.workload.identity/use"
 
 
-@dataclass(frozen=True, kw_only=True)
-class AzureWorkloadIdentityArgs:
-    cluster: AksCluster
-    """The AKS adapter of the cluster (`Cluster.adapter`); the identity lives in its resource group."""
-    namespace: str
-    """The Kubernetes service account's namespace."""
-    service_account: str
-    """The Kubernetes service account's name."""
-    tags: Mapping[str, str] = field(default_factory=dict)
-    """Tags of the managed identity."""
-
-
-class AzureWorkloadIdentity(pulumi.ComponentResource):
+class AzureWorkloadIdentity(IdentityBinding):
     """A managed identity federated with one Kubernetes service account."""
 
     identity: managedidentity.UserAssignedIdentity
     credential: managedidentity.FederatedIdentityCredential
     client_id: pulumi.Output[str]
     principal_id: pulumi.Output[str]
-    service_account_annotations: dict[str, pulumi.Input[str]]
-    pod_labels: dict[str, str]
 
-    def __init__(self, name: str, args: AzureWorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aiinfra:azure:WorkloadIdentity", name, None, opts)
-        aks = args.cluster
+    def __init__(self, name: str, args: IdentityBindingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiinfra:azure:WorkloadIdentity", name, opts)
+        aks = cast(AksCluster, args.cluster)  # ADAPTERS pairs this class with AksCluster
         child = pulumi.ResourceOptions(parent=self, provider=aks.provider)
         group = aks.resource_group.name
         self.identity = managedidentity.UserAssignedIdentity(

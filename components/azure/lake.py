@@ -24,7 +24,7 @@ from pulumi_azure_native import provider as azure_provider
 
 from components.azure.encryption import rotation_policy
 from components.azure.roles import assign
-from components.datalake import DataLakeArgs, LakeGrant, split_zone
+from components.contracts import DataLakeArgs, LakeGrant, split_zone
 
 KEY_BITS = 3072
 SUBRESOURCES = ("blob", "dfs")

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.azure.agent_pool import LOCAL_NVME_LABEL, uses_infiniband
-from components.cluster import NodePoolArgs
+from components.contracts import NodePoolArgs
 from components.kubernetes.meta import CRITICAL_ADDONS_TOLERATION
 
 NVIDIA_HELM_REPO = "https://helm.ngc.nvidia.com/nvidia"

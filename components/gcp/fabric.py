@@ -2,12 +2,12 @@
 (multi-networking), and the NCCL plugin DaemonSets of Google's published manifests, shipped pinned in
 `manifests/` (never fetched at run time).
 
-Pods reach the NICs through the `networking.gke.io/interfaces` annotation (`interfaces_annotation`).
+Pods reach the NICs through the `networking.gke.io/interfaces` annotation
+(`components.kubernetes.fabric.interfaces_annotation`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from aiinfra.catalog import Fabric
-from components.gcp.network import MAX_GPU_NICS, GkeNic
+from components.gcp.network import GkeNic
 
 MANIFESTS = Path(__file__).parent / "manifests"
 TCPXO_MANIFESTS = ("nccl-tcpxo-installer.yaml", "nri-device-injector.yaml")
@@ -26,23 +25,10 @@ RDMA_MANIFESTS = ("nccl-rdma-installer.yaml",)
 """GKE "GPUDirect RDMA": the gIB NCCL plugin installer."""
 NETWORKING_API = "networking.gke.io/v1"
 
-TCPXO_NETWORKS = tuple(f"vpc{i + 1}" for i in range(MAX_GPU_NICS))
-"""GKE `Network` names of the A3 Mega GPU NICs, as Google's TCPXO guide names them."""
-RDMA_NETWORKS = ("gvnic-1", *(f"rdma-{i}" for i in range(MAX_GPU_NICS)))
-"""GKE `Network` names of the A3 Ultra extra NICs, as Google's RDMA guide names them."""
-
 
 def load_manifest(file: str) -> dict[str, Any]:
     """One Kubernetes object from a shipped manifest."""
     return yaml.safe_load((MANIFESTS / file).read_text())
-
-
-def interfaces_annotation(fabric: Fabric) -> str:
-    """Value of the `networking.gke.io/interfaces` pod annotation attaching every NIC of a fabric's nodes."""
-    names = {Fabric.TCPXO: TCPXO_NETWORKS, Fabric.RDMA: RDMA_NETWORKS}.get(fabric, ())
-    interfaces = [{"interfaceName": "eth0", "network": "default"}]
-    interfaces += [{"interfaceName": f"eth{i + 1}", "network": name} for i, name in enumerate(names)]
-    return json.dumps(interfaces, separators=(",", ":"))
 
 
 def network_objects(

@@ -20,10 +20,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from aiinfra.catalog import Fabric, machines
-from aiinfra.catalog.data import DEFAULT_ZONE_COUNT
-from components.cluster import ClusterAdapter, ClusterArgs, NodePoolArgs
+from aiinfra.core.catalog import Fabric, machines
+from aiinfra.core.catalog.data import DEFAULT_ZONE_COUNT
 from components.common import ArgProblems, gcp_labels, merge_tags
+from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.gcp.fabric import RDMA_MANIFESTS, TCPXO_MANIFESTS, daemonsets, network_objects
 from components.gcp.network import GkeNic, Network, NetworkArgs
 from components.gcp.node_pool import (

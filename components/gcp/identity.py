@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
 
+from components.contracts import IdentityBinding, IdentityBindingArgs
 from components.gcp.gke import GkeCluster
 
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
@@ -34,17 +35,7 @@ def account_id(name: str, stack: str) -> str:
     return clean.ljust(6, "0")
 
 
-@dataclass(frozen=True, kw_only=True)
-class GcpWorkloadIdentityArgs:
-    cluster: GkeCluster
-    """The GKE adapter of the cluster (`Cluster.adapter`); the account lives in its project."""
-    namespace: str
-    """The Kubernetes service account's namespace."""
-    service_account: str
-    """The Kubernetes service account's name."""
-
-
-class GcpWorkloadIdentity(pulumi.ComponentResource):
+class GcpWorkloadIdentity(IdentityBinding):
     """A Google service account bound to one Kubernetes service account."""
 
     account: gcp.serviceaccount.Account
@@ -52,11 +43,10 @@ class GcpWorkloadIdentity(pulumi.ComponentResource):
     member: pulumi.Output[str]
     """`serviceAccount:<email>`: what bucket bindings name."""
     binding: gcp.serviceaccount.IAMMember
-    service_account_annotations: dict[str, pulumi.Input[str]]
 
-    def __init__(self, name: str, args: GcpWorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("aiinfra:gcp:WorkloadIdentity", name, None, opts)
-        gke = args.cluster
+    def __init__(self, name: str, args: IdentityBindingArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("aiinfra:gcp:WorkloadIdentity", name, opts)
+        gke = cast(GkeCluster, args.cluster)  # ADAPTERS pairs this class with GkeCluster
         child = pulumi.ResourceOptions(parent=self, provider=gke.provider)
         self.account = gcp.serviceaccount.Account(
             f"{name}-account",

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.common import gcp_labels
-from components.datalake import DataLakeArgs, LakeGrant
+from components.contracts import DataLakeArgs, LakeGrant
 
 KEY_ROTATION = "7776000s"
 """90 days, the longest rotation CIS GCP 1.10 allows."""

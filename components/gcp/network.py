@@ -16,11 +16,12 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.common import ArgProblems
+from components.kubernetes.fabric import GKE_GPU_NICS
 
 PODS_RANGE = "pods"
 SERVICES_RANGE = "services"
-MAX_GPU_NICS = 8
-"""A3 Mega and A3 Ultra have 8 GPU NICs; the GPU address plan below has room for 8 of each kind."""
+MAX_GPU_NICS = GKE_GPU_NICS
+"""The GPU address plan below has room for this many NICs of each kind."""
 TCPXO_MTU = 8244
 """MTU of the A3 Mega GPU NIC networks (GKE TCPXO guide, cluster-toolkit gke-a3-megagpu)."""
 RDMA_MTU = 8896

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from aiinfra.catalog import Fabric, machines, tpu_generation
-from components.cluster import NodePoolArgs
+from aiinfra.core.catalog import Fabric, machines, tpu_generation
 from components.common import ArgProblems, Taint
+from components.contracts import NodePoolArgs
 from components.gcp.network import GkeNic
 
 CAPACITY_TYPES = ("on-demand", "spot", "reservation", "capacity-block")

@@ -18,7 +18,8 @@ from typing import Any
 
 import pulumi
 
-from components.datalake import DataLakeArgs, LakeGrant, s3_grant_document
+from components.contracts import DataLakeArgs, LakeGrant
+from components.s3_grants import s3_grant_document
 
 S3_COMPATIBLE_PARTITION = "aws"
 """MinIO and Ceph RGW accept AWS-style ARNs (`arn:aws:s3:::<bucket>`) in their policies."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from aiinfra.catalog import NodeShape
+from aiinfra.core.catalog import NodeShape
 
 MANAGED_BY_LABELS = {"app.kubernetes.io/managed-by": "aiinfra"}
 POOL_LABEL = "aiinfra.dev/pool"
@@ -41,6 +41,11 @@ def pinned_image(image: str) -> bool:
         return True
     name = image.rsplit("/", 1)[-1]
     return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
+
+
+def kubernetes_subject(namespace: str, service_account: str) -> str:
+    """The `sub` claim of a service account's tokens: what every cloud federates on."""
+    return f"system:serviceaccount:{namespace}:{service_account}"
 
 
 def valid_dns_label(value: str) -> bool:
@@ -91,6 +96,11 @@ def taint_tolerations(taints) -> list[dict[str, str]]:
         else:
             out.append({"key": t.key, "operator": "Exists", "effect": t.effect})
     return out
+
+
+def env_vars(values: Mapping[str, str]) -> list[dict[str, str]]:
+    """A container's `env` list from a name → value mapping, in its order."""
+    return [{"name": k, "value": v} for k, v in values.items()]
 
 
 def container_resources(cpu: str, memory: str, *, cpu_limit: str | None = None, memory_limit: str | None = None):

@@ -23,12 +23,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from aiinfra import catalog
-from aiinfra.catalog import Fabric
-from aiinfra.catalog.data import SUPPORTED_KUBERNETES
-from components.cluster import SYSTEM_NAMESPACE, NodePoolArgs
+from aiinfra.core import catalog
+from aiinfra.core.catalog import Fabric
+from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from components.common import ArgProblems
-from components.kubernetes import onprem, versions
+from components.contracts import SYSTEM_NAMESPACE, NodePoolArgs
+from components.kubernetes import onprem, onprem_addons, versions
 from components.kubernetes.meta import (
     CRITICAL_ADDONS_TOLERATION,
     POOL_LABEL,
@@ -269,7 +269,7 @@ class PlatformLayerArgs:
     cloud: str
     """aws, gcp, azure or onprem: decides device plugins, metrics source and topology labels."""
     kubernetes_version: str
-    """The cluster's Kubernetes minor version; must be in aiinfra.catalog.data.SUPPORTED_KUBERNETES."""
+    """The cluster's Kubernetes minor version; must be in aiinfra.core.catalog.data.SUPPORTED_KUBERNETES."""
     pools: tuple[NodePoolArgs, ...] = ()
     """The cluster's node pools. Defaults to none: only JobSet and Kueue, without queues."""
     system_namespace: pulumi.Input[str] = SYSTEM_NAMESPACE
@@ -362,7 +362,7 @@ class PlatformLayer(pulumi.ComponentResource):
     cluster_queues: dict[str, k8s.apiextensions.CustomResource]
     resource_flavors: dict[str, k8s.apiextensions.CustomResource]
     topology: k8s.apiextensions.CustomResource | None
-    onprem_addons: onprem.OnPremAddons | None
+    onprem_addons: onprem_addons.OnPremAddons | None
 
     def __init__(self, name: str, args: PlatformLayerArgs, opts: pulumi.ResourceOptions | None = None):
         _problems(name, args).raise_if_any()  # before registering anything
@@ -400,9 +400,9 @@ class PlatformLayer(pulumi.ComponentResource):
 
         self.onprem_addons = None
         if args.cloud == "onprem":
-            self.onprem_addons = onprem.OnPremAddons(
+            self.onprem_addons = onprem_addons.OnPremAddons(
                 f"{name}-onprem",
-                onprem.OnPremAddonsArgs(
+                onprem_addons.OnPremAddonsArgs(
                     provider=args.provider,
                     pools=args.pools,
                     system_namespace=args.system_namespace,

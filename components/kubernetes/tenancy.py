@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from components.common import ArgProblems
 from components.kubernetes import versions
 from components.kubernetes.meta import (

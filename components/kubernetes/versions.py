@@ -1,6 +1,6 @@
 """Pinned versions of everything the Kubernetes layer installs, each with where it was checked and when.
 
-Chosen for the Kubernetes window in `aiinfra.catalog.data.SUPPORTED_KUBERNETES` (1.31-1.34): the newest
+Chosen for the Kubernetes window in `aiinfra.core.catalog.data.SUPPORTED_KUBERNETES` (1.31-1.34): the newest
 release line of each project that was current while those minors were (late 2025). Bump a pin together
 with the CRD schemas the tests validate against (tests/data/crds/), and re-read the project's release
 notes for the Kubernetes versions it supports.

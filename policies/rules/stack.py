@@ -9,8 +9,8 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationArgs, Severity
 
-from aiinfra.catalog.data import MACHINES, TPU_GENERATIONS
-from aiinfra.policy.tags import has_tag_property, resource_tags
+from aiinfra.core.catalog.data import MACHINES, TPU_GENERATIONS
+from aiinfra.core.tags import has_tag_property, resource_tags
 
 from .common import (
     AIINFRA,

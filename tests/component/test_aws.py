@@ -12,15 +12,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiinfra.catalog import machines, resolve
-from aiinfra.errors import InputError
+from aiinfra.core.catalog import machines, resolve
+from aiinfra.core.errors import InputError
 from components.aws.device_plugins import EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from components.aws.eks import EksCluster
 from components.aws.instance_types import SPOT_STAND_INS, spot_stand_ins
 from components.aws.network import Network, NetworkArgs
 from components.aws.node_group import ManagedNodeGroup, ManagedNodeGroupArgs, render_user_data
-from components.cluster import SYSTEM_NAMESPACE, Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import Cluster
 from components.common import Taint
+from components.contracts import SYSTEM_NAMESPACE, ClusterArgs, NodePoolArgs
 from tests.conftest import of_type, one
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")

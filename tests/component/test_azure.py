@@ -12,17 +12,19 @@ import pytest
 import yaml
 
 import aiinfra.plan.outputs_azure  # noqa: F401  (registers the Azure mock answers)
-from aiinfra.catalog import Fabric, resolve
-from aiinfra.errors import InputError
+from aiinfra.core.catalog import Fabric, resolve
+from aiinfra.core.errors import InputError
 from aiinfra.plan.engine import RecordingMonitor, run_function
-from aiinfra.plan.mocks import AZURE_SUBSCRIPTION, PlanMocks
+from aiinfra.plan.mock_registry import AZURE_SUBSCRIPTION
+from aiinfra.plan.mocks import PlanMocks
 from aiinfra.plan.outputs_azure import DEPLOYER_OBJECT_ID, TENANT_ID
 from components.azure.aks import AksCluster
 from components.azure.network import SubnetPlan, plan_subnets
 from components.azure.roles import ROLES
 from components.azure.software import raid0_script
-from components.cluster import ADAPTERS, SYSTEM_NAMESPACE, Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import Cluster
 from components.common import Taint
+from components.contracts import SYSTEM_NAMESPACE, ClusterArgs, NodePoolArgs
 from tests.conftest import of_type, one
 from tests.k8s_schema import assert_valid, manifests
 
@@ -387,7 +389,6 @@ def test_kubeconfig_is_a_secret_that_signs_in_with_kubelogin_and_the_azure_cli(p
 
 
 def test_the_neutral_facade_drives_the_adapter(run_mocked, monkeypatch):
-    monkeypatch.setitem(ADAPTERS, "azure", "components.azure.aks:AksCluster")
     run = run_mocked(lambda: Cluster("c", cluster_args(pool())))
     node_pool = named(run, "aiinfra:index:NodePool", "c-h100")
     assert named(run, POOL, "c-h100-pool").parent == node_pool.urn
@@ -464,7 +465,6 @@ def test_spot_pool_is_evicted_by_deletion_at_any_price(plan):
 
 
 def test_queues_on_a_spot_pool_tolerate_the_taint_aks_puts_on_its_nodes(run_mocked, monkeypatch):
-    monkeypatch.setitem(ADAPTERS, "azure", "components.azure.aks:AksCluster")
     spot = pool("a100", "A100-80GB:1", capacity_type="spot")
     run = run_mocked(lambda: Cluster("c", cluster_args(spot, pool())))
     flavors = {

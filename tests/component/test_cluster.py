@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aiinfra import catalog
-from aiinfra.errors import InputError
-from components.cluster import ADAPTERS, Cluster, ClusterArgs, NodePoolArgs
+from aiinfra.core import catalog
+from aiinfra.core.errors import InputError
+from components.cluster import Cluster
+from components.contracts import ADAPTERS, ClusterArgs, NodePoolArgs
 from tests.conftest import of_type
 
 
@@ -14,15 +15,15 @@ def pool(name: str, accelerator: str, cloud: str = "aws", **kwargs) -> NodePoolA
     return NodePoolArgs(name=name, shape=catalog.resolve(cloud, accelerator), max_nodes=2, **kwargs)
 
 
-def test_a_cloud_without_an_adapter_is_announced_and_creates_nothing(run_mocked, monkeypatch):
+def test_a_cloud_without_an_adapter_is_refused_before_anything_is_created(run_mocked, monkeypatch):
     monkeypatch.delitem(ADAPTERS, "gcp")
     args = ClusterArgs(
         cloud="gcp", region="us-central1", kubernetes_version="1.33", node_pools=(pool("cpu", "cpu", "gcp"),)
     )
-    run = run_mocked(lambda: Cluster("g", args))
-    assert [r.type for r in run.resources if r.custom] == []
-    assert [d.message for d in run.diagnostics] == ["cluster g: no gcp adapter yet; nothing is created for it"]
-    assert run.diagnostics[0].severity == "warning"
+    with pytest.raises(InputError) as refused:
+        run_mocked(lambda: Cluster("g", args))
+    assert [p.path for p in refused.value.problems] == ["g.cloud"]
+    assert "choose one of aws, azure, onprem" in str(refused.value)
 
 
 def test_every_pool_becomes_a_node_pool_component_under_the_cluster(run_mocked):

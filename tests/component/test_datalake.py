@@ -10,16 +10,19 @@ import json
 import pulumi
 import pytest
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.plan.engine import RecordingMonitor, run_function
-from aiinfra.plan.mocks import ACCOUNT_ID, AZURE_SUBSCRIPTION, PlanMocks
+from aiinfra.plan.mock_registry import ACCOUNT_ID, AZURE_SUBSCRIPTION
+from aiinfra.plan.mocks import PlanMocks
 from aiinfra.plan.outputs_gcp import GCP_PROJECT_NUMBER
 from components.aws.lake import lake_bucket_policy, lake_key_policy, log_bucket_policy
 from components.azure.lake import BLOBS, WRITE_DATA_ACTIONS, adls_grant_condition
-from components.cluster import Cluster, ClusterArgs
-from components.datalake import ZONES, DataLake, DataLakeArgs, grant_paths, lake_problems, s3_grant_document
+from components.cluster import Cluster
+from components.contracts import ClusterArgs, DataLakeArgs, grant_paths
+from components.datalake import ZONES, DataLake, lake_problems
 from components.gcp.lake import gcs_grant_condition
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
+from components.s3_grants import s3_grant_document
 from tests.conftest import of_type, one
 
 TAGS = {"cost-center": "ml-platform", "owner": "platform@example.com", "environment": "test"}

@@ -11,20 +11,15 @@ import pulumi
 import pytest
 
 import aiinfra.plan.outputs_gcp  # noqa: F401  (registers the GCP mock answers)
-from aiinfra.catalog import Fabric, resolve
-from aiinfra.errors import InputError
-from components.cluster import ADAPTERS, Cluster, ClusterArgs, NodePoolArgs
+from aiinfra.core.catalog import Fabric, resolve
+from aiinfra.core.errors import InputError
+from components.cluster import Cluster
 from components.common import Taint
-from components.gcp.fabric import (
-    RDMA_MANIFESTS,
-    RDMA_NETWORKS,
-    TCPXO_MANIFESTS,
-    TCPXO_NETWORKS,
-    interfaces_annotation,
-    load_manifest,
-)
+from components.contracts import ClusterArgs, NodePoolArgs
+from components.gcp.fabric import RDMA_MANIFESTS, TCPXO_MANIFESTS, load_manifest
 from components.gcp.gke import GkeCluster
 from components.gcp.network import Network, NetworkArgs
+from components.kubernetes.fabric import RDMA_NETWORKS, TCPXO_NETWORKS, interfaces_annotation
 from tests.conftest import of_type, one
 
 REGION = "us-central1"
@@ -83,7 +78,6 @@ def _through_adapter(args: ClusterArgs) -> GkeCluster:
 @pytest.fixture
 def plan(run_mocked, monkeypatch):
     """Plan a cluster named "c" through the `Cluster` facade with the given pools and cluster arguments."""
-    monkeypatch.setitem(ADAPTERS, "gcp", "components.gcp.gke:GkeCluster")
     return lambda *pools, **kw: run_mocked(lambda: Cluster("c", cluster_args(*pools, **kw)))
 
 
@@ -91,7 +85,6 @@ def plan(run_mocked, monkeypatch):
 def plan_both(request, run_mocked, monkeypatch):
     """Like `plan`, once through the facade and once through `GkeCluster` directly."""
     if request.param == "facade":
-        monkeypatch.setitem(ADAPTERS, "gcp", "components.gcp.gke:GkeCluster")
         return lambda *pools, **kw: run_mocked(lambda: Cluster("c", cluster_args(*pools, **kw)))
     return lambda *pools, **kw: run_mocked(lambda: _through_adapter(cluster_args(*pools, **kw)))
 
@@ -615,7 +608,6 @@ def test_network_problems_are_input_errors(run_mocked, network_kw, path):
 
 
 def test_zones_default_to_the_first_three_the_region_reports(run_mocked, monkeypatch):
-    monkeypatch.setitem(ADAPTERS, "gcp", "components.gcp.gke:GkeCluster")
     run = run_mocked(lambda: Cluster("c", cluster_args(system_pool(), zones=())))
     assert one(run, GKE).inputs["nodeLocations"] == list(ZONES)
     assert node_pool(run, "system")["nodeLocations"] == list(ZONES)

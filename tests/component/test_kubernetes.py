@@ -7,21 +7,20 @@ import json
 from collections.abc import Callable
 from functools import cache
 from types import SimpleNamespace
-from unittest import mock
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from aiinfra import catalog
-from aiinfra.catalog.data import SUPPORTED_KUBERNETES
-from aiinfra.errors import InputError
+from aiinfra.core import catalog
+from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.core.errors import InputError
 from aiinfra.plan.engine import run_function
 from aiinfra.plan.mocks import PlanMocks
-from components import cluster as cluster_module
-from components.cluster import SYSTEM_NAMESPACE, Cluster, ClusterArgs, NodePoolArgs
+from components.cluster import Cluster
 from components.common import Taint
+from components.contracts import SYSTEM_NAMESPACE, ClusterArgs, NodePoolArgs
 from components.kubernetes import versions
 from components.kubernetes.onprem import kubeconfig_server
 from components.kubernetes.platform import NodeResources, PlatformLayer, PlatformLayerArgs, kueue_manager_config
@@ -50,8 +49,6 @@ current-context: admin@rack
 users:
 - {name: admin, user: {token: secret-token}}
 """
-ONPREM_ADAPTER = {"onprem": "components.kubernetes.onprem:OnPremCluster"}
-"""The facade's registry entry for on-prem (patched in until components/cluster.py carries it)."""
 TAGS = {"cost-center": "ml-platform", "owner": "platform@example.com"}
 
 
@@ -136,8 +133,7 @@ def onprem_run():
             pulumi.ResourceOptions(parent=cluster, depends_on=[platform]),
         )
 
-    with mock.patch.dict(cluster_module.ADAPTERS, ONPREM_ADAPTER):
-        return run(program, stack="prod")
+    return run(program, stack="prod")
 
 
 @cache
@@ -263,15 +259,14 @@ def test_onprem_pool_selectors_must_match_declared_nodes():
         onprem_pool("wide", node_selector={f"k{i}": "v" for i in range(9)}),
         onprem_pool("bad", node_selector={"rack": "r 1"}),
     )
-    with mock.patch.dict(cluster_module.ADAPTERS, ONPREM_ADAPTER):
-        err, ran = caught(
-            lambda: Cluster(
-                "rack",
-                ClusterArgs(
-                    cloud="onprem", kubernetes_version="1.32", node_pools=pools, kubeconfig=pulumi.Output.secret("k")
-                ),
-            )
+    err, ran = caught(
+        lambda: Cluster(
+            "rack",
+            ClusterArgs(
+                cloud="onprem", kubernetes_version="1.32", node_pools=pools, kubeconfig=pulumi.Output.secret("k")
+            ),
         )
+    )
     messages = [str(p) for p in err.problems]
     assert messages[0].startswith("rack.node_pools.empty.node_selector: empty — an on-prem pool's selector must match")
     assert "rack.node_pools.wide.node_selector: 9 labels — at most 8" in messages[1]

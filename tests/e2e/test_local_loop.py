@@ -26,7 +26,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.local_loop import (
     LAKE_CREDENTIALS,
     Paths,

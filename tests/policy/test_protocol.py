@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.policy.analyzer import PolicyAnalyzer, StackContext
 from aiinfra.policy.config import PolicySetting, configure_request, reconcile
 from tests.policy.conftest import resource

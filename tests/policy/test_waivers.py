@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.plan.engine import ProgramRun
 from aiinfra.policy.runner import evaluate
 from tests.policy.conftest import resource

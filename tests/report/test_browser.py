@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aiinfra import run as plan_run
 from aiinfra.cli import main
-from aiinfra.plan import run as plan_run
-from aiinfra.plan.run import load_platform
+from aiinfra.pipeline import load_platform
 from tests.policy.conftest import PACK
 from tests.policy.test_plan import INSECURE_PROGRAM
 from tests.report.test_page import CONTRACT_COST

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiinfra.cli import main
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.output import write_atomically
 from tests.report.test_page import hostile_plan
 

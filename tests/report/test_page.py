@@ -11,13 +11,14 @@ from xml.etree import ElementTree
 
 import pytest
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
+from aiinfra.cost import describe_quota
 from aiinfra.output import write_atomically
+from aiinfra.pipeline import Plan
 from aiinfra.plan.engine import STACK_TYPE, ProgramRun, Recorded
-from aiinfra.plan.run import Plan
 from aiinfra.policy.runner import PackResult, Policy, PolicyReport, Violation
 from aiinfra.policy.waivers import Waiver
-from aiinfra.report.cost import LABEL_W, chart_svg, cost_section, describe_quota, ticks, unit_price
+from aiinfra.report.cost import LABEL_W, chart_svg, cost_section, ticks, unit_price
 from aiinfra.report.layout import build_tree, layout
 from aiinfra.report.page import render_report
 from aiinfra.stack import Project

@@ -1,8 +1,8 @@
 import pytest
 
-from aiinfra import catalog
-from aiinfra.catalog import CatalogError, Fabric
-from aiinfra.catalog.data import AZURE_ZONED_REGIONS, AZURE_ZONELESS_REGIONS, MACHINES, TPU_GENERATIONS
+from aiinfra.core import catalog
+from aiinfra.core.catalog import CatalogError, Fabric
+from aiinfra.core.catalog.data import AZURE_ZONED_REGIONS, AZURE_ZONELESS_REGIONS, MACHINES, TPU_GENERATIONS
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_a_region_the_catalog_does_not_list_is_refused_with_where_it_is_sold():
         "'H100:8' — Standard_ND96isr_H100_v5 is not offered in westus2 per the catalog (skypilot-catalog@098741e70562 "
         "catalogs/v6/azure/vms.csv, which lists US regions only, read 2026-11-22); "
         "offered in: eastus, eastus2, westus; pick one of them, "
-        "or add the region to aiinfra/catalog/data.py with its source"
+        "or add the region to aiinfra/core/catalog/data.py with its source"
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from aiinfra.core.errors import InputError
 from aiinfra.cost import ONPREM_NOTE, RESERVED_NOTE, SPOT_NOTE, UNPRICED_NOTE, estimate
-from aiinfra.errors import InputError
 from aiinfra.spec import PlatformSpec, TeamSpec, build_platform
 
 EXISTING_VPC = {"vpc_id": "vpc-0abc", "subnet_ids": ["subnet-0a"]}

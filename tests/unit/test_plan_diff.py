@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.plan.against import base_plan
 from aiinfra.plan.diff import compare, describe_inputs, headline, render_markdown, render_terminal
 

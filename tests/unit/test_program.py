@@ -1,6 +1,6 @@
 """Spec → component Args, without Pulumi running."""
 
-from aiinfra.catalog import Fabric
+from aiinfra.core.catalog import Fabric
 from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url, service_egress
 from aiinfra.spec import build_platform
 from components.kubernetes.tenancy import ServiceEgress

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from aiinfra.cli import main
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.spec import build_platform, declared_capacity, json_schema
 
 GOOD = {

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from aiinfra.stack import SECRET_PLACEHOLDER, load_project, load_stack_config
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workloads.training.model import RECIPES, KVCache, Transformer
+from workloads.shared.model import RECIPES, KVCache, Transformer
 
 CONFIG = RECIPES["tiny"]
 

@@ -25,11 +25,12 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from aiinfra.plan.export import POLICY_INPUTS
-from aiinfra.plan.mocks import ACCOUNT_ID
+from aiinfra.plan.mock_registry import ACCOUNT_ID
 from components.aws.iam import pod_identity_trust
 from components.aws.identity import irsa_trust
 from components.aws.lake import lake_bucket_policy, lake_key_policy, log_bucket_policy
-from components.datalake import grant_paths, s3_grant_document
+from components.contracts import grant_paths
+from components.s3_grants import s3_grant_document
 
 REGION = "us-east-1"
 BUCKET = "lake-aws-test"
@@ -181,8 +182,9 @@ def test_parliament_check_is_not_toothless():
 
 def test_every_iam_document_of_the_lake_and_identity_components_passes_parliament(run_mocked):
     """Not only the pure functions: the documents in the recorded inputs of a planned lake, identity and grant."""
-    from components.cluster import Cluster, ClusterArgs
-    from components.datalake import DataLake, DataLakeArgs
+    from components.cluster import Cluster
+    from components.contracts import ClusterArgs, DataLakeArgs
+    from components.datalake import DataLake
     from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 
     def program():

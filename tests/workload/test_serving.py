@@ -24,15 +24,15 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from torch import nn
 
-from aiinfra.errors import InputError
+from aiinfra.core.errors import InputError
 from workloads.serving.app import create_app, load_from_lake
 from workloads.serving.generation import Generated, GenerationRequest, Generator, Sampling
 from workloads.serving.local import add_arguments, build_server, settings_from_args
 from workloads.serving.settings import ServerSettings
-from workloads.training.export import export_model
-from workloads.training.lake import endpoint_options
-from workloads.training.model import RECIPES, Transformer
-from workloads.training.tokenizer import encode
+from workloads.shared.export import export_model
+from workloads.shared.lake import endpoint_options
+from workloads.shared.model import RECIPES, Transformer
+from workloads.shared.tokenizer import encode
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = RECIPES["tiny"]

@@ -12,12 +12,12 @@ import kubernetes_validate
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiinfra.catalog import resolve
-from aiinfra.errors import InputError
+from aiinfra.core.catalog import resolve
+from aiinfra.core.errors import InputError
 from components.common import Taint
 from tests.conftest import of_type, one
+from workloads.deploy.inference_service import InferenceService, InferenceServiceArgs
 from workloads.serving.local import add_arguments
-from workloads.serving.service import InferenceService, InferenceServiceArgs
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.33.0"

@@ -23,14 +23,15 @@ import torch
 from moto.server import ThreadedMotoServer
 from safetensors.torch import load_file
 
-from aiinfra.errors import InputError
-from workloads.training import faults, local, tokenizer
+from aiinfra.core.errors import InputError
+from workloads.shared import tokenizer
+from workloads.shared.export import export_model, load_exported
+from workloads.shared.model import RECIPES, ModelConfig, Transformer
+from workloads.training import faults, local
 from workloads.training.checkpoint import LATEST
 from workloads.training.config import DEFAULT_DATASET, TrainConfig
 from workloads.training.data import TokenBatches, prepare, prepare_tiny_corpus
-from workloads.training.export import export_model, load_exported
 from workloads.training.metrics import device_peak_flops, mfu, peak_flops_of
-from workloads.training.model import RECIPES, ModelConfig, Transformer
 from workloads.training.train import Trainer, lr_multiplier
 
 pytestmark = pytest.mark.filterwarnings("ignore:torch.distributed is disabled:UserWarning")

@@ -9,13 +9,14 @@ import json
 import pulumi_kubernetes as k8s
 import pytest
 
-from aiinfra.catalog import resolve
-from aiinfra.errors import InputError
+from aiinfra.core.catalog import resolve
+from aiinfra.core.errors import InputError
 from components.common import Taint
+from components.kubernetes.fabric import pod_security_level
 from tests.conftest import one
 from tests.k8s_schema import assert_valid, manifest
+from workloads.deploy.training_job import DEFAULT_IMAGE, TrainingJob, TrainingJobArgs
 from workloads.training.config import TrainConfig, parse_config
-from workloads.training.job import DEFAULT_IMAGE, TrainingJob, TrainingJobArgs, pod_security_level
 
 KUBERNETES_VERSION = "1.33"
 FABRICS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiinfra.errors import EXIT_INPUT, InputError
+from aiinfra.core.errors import EXIT_INPUT, InputError
 from workloads.serving.local import add_arguments, run
 
 

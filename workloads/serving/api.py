@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from workloads.serving.generation import Generated, Sampling
-from workloads.training.tokenizer import encode
+from workloads.shared.tokenizer import encode
 
 MAX_BODY_BYTES = 1 << 20
 MAX_STOP_SEQUENCES = 4

@@ -39,8 +39,8 @@ from workloads.serving.generation import GenerationRequest, Generator
 from workloads.serving.logs import LOGGER, log_event
 from workloads.serving.metrics import ServingMetrics
 from workloads.serving.settings import ServerSettings
-from workloads.training.export import load_exported
-from workloads.training.model import ModelConfig
+from workloads.shared.export import load_exported
+from workloads.shared.model import ModelConfig
 
 COMPLETIONS_PATH = "/v1/completions"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from workloads.training.tokenizer import EOS_ID, PAD_ID, decode
+from workloads.shared.tokenizer import EOS_ID, PAD_ID, decode
 
 
 @dataclass(frozen=True, kw_only=True)

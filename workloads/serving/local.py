@@ -9,7 +9,7 @@ import argparse
 import contextlib
 import json
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 from workloads.serving.settings import DEFAULT_PORT, ServerSettings
 
 FLAGS = {"max_batch_size": "--max-batch-size", "max_wait_ms": "--max-wait-ms", "max_queue": "--max-queue"}
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """The server settings of parsed flags; raise InputError with every bad flag."""
-    from workloads.training.lake import endpoint_options
+    from workloads.shared.lake import endpoint_options
 
     settings = ServerSettings(
         model_url=args.model,
@@ -128,9 +128,9 @@ def _device_problem(device: str) -> str | None:
 
 
 def _model_problem(settings: ServerSettings) -> str | None:
-    from workloads.training.export import CONFIG_FILE
-    from workloads.training.lake import Lake
-    from workloads.training.model import ModelConfig
+    from workloads.shared.export import CONFIG_FILE
+    from workloads.shared.lake import Lake
+    from workloads.shared.model import ModelConfig
 
     try:
         lake = Lake.open(settings.model_url, settings.storage_options)

@@ -1,1 +1,2 @@
-"""Training workload: the PyTorch code that runs on the clusters and the component that deploys it."""
+"""The trainer: the PyTorch training loop the training image runs under torchrun, and how it runs on this machine
+(`local`)."""

@@ -21,9 +21,9 @@ from torch.distributed.checkpoint._fsspec_filesystem import FsspecReader, Fsspec
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.distributed.checkpoint.stateful import Stateful
 
+from workloads.shared.lake import Lake
 from workloads.training import faults
 from workloads.training.data import TokenBatches
-from workloads.training.lake import Lake
 
 LATEST = "latest"
 STEP_PREFIX = "step-"

@@ -24,7 +24,7 @@ def _flag(default: Any, help_text: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    recipe: str = _flag("tiny", "model recipe (workloads.training.model.RECIPES)")
+    recipe: str = _flag("tiny", "model recipe (workloads.shared.model.RECIPES)")
     steps: int = _flag(100, "optimizer steps to train in total (a resumed run continues to this step)")
     lake: str = _flag(".aiinfra/lake", "lake URL: a path, file://, s3://, gs:// or abfs://")
     endpoint_url: str | None = _flag(None, "S3-compatible endpoint for an s3:// lake (MinIO, Ceph, moto)")
@@ -46,7 +46,7 @@ class TrainConfig:
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        from workloads.training.lake import endpoint_options  # fsspec stays out of `aiinfra --help`
+        from workloads.shared.lake import endpoint_options  # fsspec stays out of `aiinfra --help`
 
         return endpoint_options(self.endpoint_url)
 

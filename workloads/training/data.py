@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from workloads.training.lake import Lake, endpoint_options
-from workloads.training.tokenizer import EOS_ID, VOCAB_SIZE, encode
+from workloads.shared.lake import Lake, endpoint_options
+from workloads.shared.tokenizer import EOS_ID, VOCAB_SIZE, encode
 
 INDEX_FILE = "index.json"
 TOKEN_DTYPE = np.uint16

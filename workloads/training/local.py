@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aiinfra.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem
 from workloads.training.config import (
     PARALLELISMS,
     TORCHRUN_ENV,
@@ -41,7 +41,7 @@ def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str
     """Validate the flags, write the tiny corpus unless --data names a dataset, and return the torchrun command
     and its environment. Raises InputError (one line per problem; the CLI prints them and exits 2) on bad flags
     or an unreachable lake."""
-    from workloads.training.model import RECIPES
+    from workloads.shared.model import RECIPES
 
     config = config_from_args(args, lake=_absolute(args.lake, getattr(args, "cwd", Path("."))))
     problems = []
@@ -92,8 +92,8 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def _prepare_data(config: TrainConfig) -> None:
     """Write the shipped tiny corpus into the lake unless --data names a dataset; either way, fail here, in
     one line, when the store cannot be reached."""
+    from workloads.shared.lake import Lake
     from workloads.training.data import INDEX_FILE, prepare_tiny_corpus
-    from workloads.training.lake import Lake
 
     flag, url = ("--lake", config.lake) if config.data is None else ("--data", config.data)
     fix = "check the URL and --endpoint-url" if url.startswith("s3://") else "check the URL"

@@ -24,14 +24,14 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
+from workloads.shared.export import export_state_dict
+from workloads.shared.lake import Lake
+from workloads.shared.model import RECIPES, Transformer
 from workloads.training import faults
 from workloads.training.checkpoint import Checkpointer, TrainState
 from workloads.training.config import PARALLELISMS, TrainConfig, parse_config
 from workloads.training.data import TokenBatches
-from workloads.training.export import export_state_dict
-from workloads.training.lake import Lake
 from workloads.training.metrics import device_peak_flops, mfu
-from workloads.training.model import RECIPES, Transformer
 
 
 def lr_multiplier(step: int, *, warmup_steps: int, total_steps: int, min_ratio: float) -> float:

@@ -12,8 +12,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from workloads.training.lake import Lake
-from workloads.training.model import ModelConfig, Transformer
+from workloads.shared.lake import Lake
+from workloads.shared.model import ModelConfig, Transformer
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

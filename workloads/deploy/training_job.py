@@ -7,16 +7,9 @@ failed pod fails its Job (`backoffLimit: 0`, `restartPolicy: Never`); the JobSet
 (up to `max_restarts` times) and the trainer resumes from the latest checkpoint in the lake. Within a pod,
 torchrun restarts crashed workers `torchrun_max_restarts` times first.
 
-Fabric wiring follows the pool's NodeShape:
-- EFA: `vpc.amazonaws.com/efa` per interface, 2 MiB huge pages and libfabric's EFA settings. The EFA device
-  plugin hands the device over, so no capability is added.
-- TCPXO (GKE A3 Mega): the 8 GPU NICs through multi-networking annotations, Google's `tcpxo-daemon` as a
-  native sidecar, the host's NCCL plugin and `/dev/aperture_devices`, and the `NCCL_FASTRAK_*` settings of
-  Google's release notes. hostPath volumes need the namespace at Pod Security `privileged`.
-- InfiniBand / RoCE: `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin, IPC_LOCK
-  (to pin memory for verbs; Pod Security `privileged`), `NCCL_IB_HCA`.
-- TPU: `google.com/tpu` per host, the slice's accelerator and topology node selectors, and JobSet's
-  exclusive placement of one job per node pool.
+Fabric wiring (EFA, TCPXO, InfiniBand/RoCE) comes from `components.kubernetes.fabric`, by the pool's NodeShape.
+TPU pods get `google.com/tpu` per host, the slice's accelerator and topology node selectors, and JobSet's
+exclusive placement of one job per node pool.
 """
 
 from __future__ import annotations
@@ -28,14 +21,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.catalog import Fabric, NodeShape, machines
+from aiinfra.core.catalog import Fabric, NodeShape, machines
 from components.common import ArgProblems, Taint
 from components.kubernetes import versions
+from components.kubernetes.fabric import pod_wiring
 from components.kubernetes.meta import (
     POOL_LABEL,
     accelerator_resource,
     accelerator_tolerations,
     container_resources,
+    env_vars,
     object_labels,
     pinned_image,
     taint_tolerations,
@@ -58,63 +53,6 @@ SCRATCH_PATH = "/scratch"
 LOCAL_NVME_CLASS = "local-nvme"
 """The on-prem StorageClass of local NVMe (components.kubernetes.onprem)."""
 REMOTE_LAKES = ("s3://", "gs://", "gcs://", "abfs://", "az://")
-
-EFA_HUGEPAGES = "5120Mi"
-"""2 MiB huge pages for libfabric's EFA provider, as in the EKS EFA guide's example pods
-(https://docs.aws.amazon.com/eks/latest/userguide/node-efa.html, checked 2026-11)."""
-EFA_ENV = {
-    "FI_PROVIDER": "efa",
-    "FI_EFA_USE_DEVICE_RDMA": "1",
-    "FI_EFA_FORK_SAFE": "1",
-    "NCCL_SOCKET_IFNAME": "^lo,docker",
-}
-
-TCPXO_DAEMON_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14"
-"""GPUDirect-TCPXO release notes (GoogleCloudPlatform/container-engine-accelerators gpudirect-tcpxo), release
-of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11."""
-TCPXO_GPU_NICS = 8
-TCPXO_ENV = {
-    # The "required NCCL configs" of the same release.
-    "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64",
-    "NCCL_FASTRAK_CTRL_DEV": "eth0",
-    "NCCL_FASTRAK_IFNAME": ",".join(f"eth{i + 1}" for i in range(TCPXO_GPU_NICS)),
-    "NCCL_SOCKET_IFNAME": "eth0",
-    "NCCL_CROSS_NIC": "0",
-    "NCCL_ALGO": "Ring,Tree",
-    "NCCL_PROTO": "Simple",
-    "NCCL_MIN_NCHANNELS": "4",
-    "NCCL_TUNER_PLUGIN": "libnccl-tuner.so",
-    "NCCL_TUNER_CONFIG_PATH": "/usr/local/nvidia/lib64/a3plus_tuner_config.textproto",
-    "NCCL_SHIMNET_GUEST_CONFIG_CHECKER_CONFIG_FILE": "/usr/local/nvidia/lib64/a3plus_guest_config.textproto",
-    "NCCL_DYNAMIC_CHUNK_SIZE": "524288",
-    "NCCL_P2P_NET_CHUNKSIZE": "524288",
-    "NCCL_P2P_PCI_CHUNKSIZE": "524288",
-    "NCCL_P2P_NVL_CHUNKSIZE": "1048576",
-    "NCCL_FASTRAK_NUM_FLOWS": "2",
-    "NCCL_FASTRAK_USE_SNAP": "1",
-    "NCCL_FASTRAK_PLUGIN_ACCEPT_TIMEOUT_MS": "600000",
-    "NCCL_FASTRAK_ENABLE_CONTROL_CHANNEL": "0",
-    "NCCL_BUFFSIZE": "8388608",
-    "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
-    "NCCL_NET_GDR_LEVEL": "PIX",
-    "NCCL_FASTRAK_ENABLE_HOTPATH_LOGGING": "0",
-    "NCCL_FASTRAK_USE_LLCM": "1",
-    "NCCL_FASTRAK_LLCM_DEVICE_DIRECTORY": "/dev/aperture_devices",
-    "NCCL_NVLS_ENABLE": "0",
-}
-TCPXO_DAEMON_DEVICES = [
-    *(f"/dev/nvidia{i}" for i in range(TCPXO_GPU_NICS)),
-    "/dev/nvidiactl",
-    "/dev/nvidia-uvm",
-    "/dev/dmabuf_import_helper",
-]
-"""Devices the NRI device injector (installed with the cluster's TCPXO pools) gives the daemon container."""
-
-RDMA_RESOURCES = {Fabric.INFINIBAND: "rdma/shared_ib", Fabric.RDMA: "rdma/shared_roce"}
-"""The RDMA shared device plugin's resources (Network Operator NicClusterPolicy on AKS and on-prem)."""
-NCCL_IB_HCA = {"azure": "mlx5_ib", "onprem": "mlx5"}
-"""ND H100 v5 names its InfiniBand HCAs mlx5_ib0-7 (its accelerated-networking NIC mlx5_an0 must not be
-used); on-prem ConnectX HCAs are mlx5_*."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,12 +93,6 @@ class TrainingJobArgs:
     Cloud nodes with local NVMe always get their striped (RAID0) ephemeral storage at /scratch."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """The stack's tags, merged into every object's labels."""
-
-
-def pod_security_level(shape: NodeShape) -> str:
-    """The Pod Security Admission level the team's namespace needs (`TenancyArgs.pod_security`) for training
-    pods on this pool: hostPath volumes (TCPXO) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`."""
-    return "privileged" if shape.fabric in (Fabric.TCPXO, *RDMA_RESOURCES) else "restricted"
 
 
 def _machine_size(shape: NodeShape) -> tuple[float, int] | None:
@@ -246,10 +178,6 @@ def torchrun_command(name: str, service: str, args: TrainingJobArgs) -> list[str
     ]
 
 
-def _env(values: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in values.items()]
-
-
 def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:
     """The pod every node runs: the trainer container and its fabric wiring."""
     shape = args.shape
@@ -261,39 +189,15 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
         "PYTHONUNBUFFERED": "1",
         **TORCHRUN_ENV,
     }
-    capabilities: list[str] = []
-    annotations: dict[str, str] = {}
     node_selector = {POOL_LABEL: args.pool}
-    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
-    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": SHM_PATH}]
-    init_containers: list[dict[str, Any]] = []
-
-    if shape.fabric == Fabric.EFA:
-        accelerators["vpc.amazonaws.com/efa"] = str(shape.fabric_interfaces)
-        accelerators["hugepages-2Mi"] = EFA_HUGEPAGES
-        env.update(EFA_ENV)
-    elif shape.fabric == Fabric.TCPXO:
-        from components.gcp.fabric import interfaces_annotation  # only GKE programs import the GCP adapter
-
-        annotations["networking.gke.io/default-interface"] = "eth0"
-        annotations["networking.gke.io/interfaces"] = interfaces_annotation(Fabric.TCPXO)
-        annotations["devices.gke.io/container.tcpxo-daemon"] = "".join(f"- path: {d}\n" for d in TCPXO_DAEMON_DEVICES)
-        env.update(TCPXO_ENV)
-        volumes += [
-            {"name": "nvidia-libraries", "hostPath": {"path": "/home/kubernetes/bin/nvidia"}},
-            {"name": "aperture-devices", "hostPath": {"path": "/dev/aperture_devices"}},
-            {"name": "sys", "hostPath": {"path": "/sys"}},
-            {"name": "proc-sys", "hostPath": {"path": "/proc/sys"}},
-        ]
-        mounts += [
-            {"name": "nvidia-libraries", "mountPath": "/usr/local/nvidia"},
-            {"name": "aperture-devices", "mountPath": "/dev/aperture_devices"},
-        ]
-        init_containers.append(_tcpxo_daemon())
-    elif shape.fabric in RDMA_RESOURCES:
-        accelerators[RDMA_RESOURCES[shape.fabric]] = "1"
-        capabilities.append("IPC_LOCK")
-        env["NCCL_IB_HCA"] = NCCL_IB_HCA[shape.cloud]
+    wiring = pod_wiring(shape)
+    accelerators.update(wiring.resources)
+    env.update(wiring.env)
+    annotations = dict(wiring.annotations)
+    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, *wiring.volumes]
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": SHM_PATH}, *wiring.mounts]
+    init_containers = list(wiring.init_containers)
+    capabilities = list(wiring.capabilities)
     if shape.tpu is not None:
         node_selector["cloud.google.com/gke-tpu-accelerator"] = shape.tpu.gke_accelerator
         node_selector["cloud.google.com/gke-tpu-topology"] = shape.tpu.topology
@@ -312,7 +216,7 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
         "name": REPLICATED_JOB,
         "image": args.image,
         "command": torchrun_command(name, service, args),
-        "env": _env(env),
+        "env": env_vars(env),
         "ports": [{"name": "rendezvous", "containerPort": RENDEZVOUS_PORT}],
         "resources": resources,
         "volumeMounts": mounts,
@@ -354,34 +258,6 @@ def _scratch_volume(args: TrainingJobArgs) -> dict[str, Any] | None:
         }
         return {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
     return None
-
-
-def _tcpxo_daemon() -> dict[str, Any]:
-    """Google's tcpxo-daemon (RxDM) as a native sidecar: it must run for as long as NCCL does."""
-    return {
-        "name": "tcpxo-daemon",
-        "image": TCPXO_DAEMON_IMAGE,
-        "restartPolicy": "Always",
-        "command": ["/bin/sh", "-c"],
-        "args": [
-            "set -ex\nchmod 755 /fts/entrypoint_rxdm_container.sh\n"
-            f"/fts/entrypoint_rxdm_container.sh --num_hops=2 --num_nics={TCPXO_GPU_NICS} --uid= --alsologtostderr"
-        ],
-        "env": _env({"LD_LIBRARY_PATH": "/usr/local/nvidia/lib64"}),
-        "resources": container_resources("1", "2Gi"),
-        "volumeMounts": [
-            {"name": "nvidia-libraries", "mountPath": "/usr/local/nvidia"},
-            {"name": "sys", "mountPath": "/hostsysfs"},
-            {"name": "proc-sys", "mountPath": "/hostprocsysfs"},
-        ],
-        # The daemon runs as root with only the two capabilities Google's guide grants it.
-        "securityContext": {
-            "runAsUser": 0,
-            "runAsNonRoot": False,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_BIND_SERVICE"]},
-        },
-    }
 
 
 def jobset_spec(name: str, service: str, args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:

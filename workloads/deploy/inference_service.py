@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.catalog import NodeShape
+from aiinfra.core.catalog import NodeShape
 from components.common import ArgProblems, Taint
 from components.kubernetes.meta import (
     NAMESPACE_NAME_LABEL,

@@ -6,7 +6,7 @@ price carries its own date. Re-check them against the source before relying on a
 
 from __future__ import annotations
 
-from aiinfra.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
+from aiinfra.core.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
 
 AWS_PRICING = "https://aws.amazon.com/ec2/pricing/on-demand/ (us-east-1, Linux)"
 AWS_EFA = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa.html#efa-instance-types"

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workloads.training.tokenizer import VOCAB_SIZE
+from workloads.shared.tokenizer import VOCAB_SIZE
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ Regions match the machine prices (us-east-1, us-central1, East US); other region
 
 from __future__ import annotations
 
-from aiinfra.catalog.model import Price, StoragePrice
+from aiinfra.core.catalog.model import Price, StoragePrice
 
 HOURS_PER_MONTH = 730
 """The month AWS, Google Cloud and Azure price pages convert hourly prices with."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiinfra.catalog.data import (
+from aiinfra.core.catalog.data import (
     AKS_SYSTEM_POOL_MAX_NODES,
     AKS_SYSTEM_POOL_MIN_NODES,
     AZURE_ZONED_REGIONS,
@@ -24,7 +24,7 @@ from aiinfra.catalog.data import (
     ONPREM_FABRICS,
     TPU_GENERATIONS,
 )
-from aiinfra.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
+from aiinfra.core.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
 
 __all__ = [
     "CLOUDS",
@@ -52,7 +52,7 @@ FABRIC_OF_CLOUD = {
     Fabric.TCPXO: "gcp",
 }
 MAX_ONPREM_GPUS_PER_NODE = 16
-_DATA_FILE = "aiinfra/catalog/data.py"
+_DATA_FILE = "aiinfra/core/catalog/data.py"
 _GPU_RE = re.compile(r"^(?P<model>[A-Za-z][A-Za-z0-9-]*?)(?::(?P<count>[^:]*))?$")
 _TPU_RE = re.compile(r"^TPU-(?P<gen>[a-z0-9]+)(?::(?P<topology>.*))?$", re.IGNORECASE)
 

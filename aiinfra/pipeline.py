@@ -1,4 +1,5 @@
-"""`aiinfra plan` and `aiinfra validate`: load a project's stack, run it offline, report."""
+"""The plan pipeline behind `aiinfra plan`, `validate` and `report`: load a project's stack, run its program
+offline, check it with the policy packs, price it, and report."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiinfra.core.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.cost import estimate
-from aiinfra.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.output import check_directory, check_writable, write_atomically
 from aiinfra.spec import PlatformSpec, build_platform
 from aiinfra.stack import Project, load_project, load_stack_config, read_team_files

@@ -1,0 +1,285 @@
+"""The contracts between the facades (`Cluster`, `DataLake`, `WorkloadIdentity`) and their cloud adapters: the
+arguments a facade hands down, the base classes an adapter implements, and the table that says which adapter
+serves which cloud.
+
+Adapters import this module, never the facades, so the import graph stays facades → adapters → contracts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from aiinfra.core.catalog import NodeShape
+from aiinfra.core.lake import ZONES
+from components.common import Taint
+
+
+@dataclass(frozen=True)
+class CloudAdapters:
+    """Where each facade finds one cloud's half, as "module:Class"."""
+
+    cluster: str
+    lake: str
+    identity: str | None
+    """None on-prem: there the identity is the service account itself."""
+
+
+ADAPTERS: dict[str, CloudAdapters] = {
+    "aws": CloudAdapters(
+        cluster="components.aws.eks:EksCluster",
+        lake="components.aws.lake:S3Lake",
+        identity="components.aws.identity:AwsWorkloadIdentity",
+    ),
+    "gcp": CloudAdapters(
+        cluster="components.gcp.gke:GkeCluster",
+        lake="components.gcp.lake:GcsLake",
+        identity="components.gcp.identity:GcpWorkloadIdentity",
+    ),
+    "azure": CloudAdapters(
+        cluster="components.azure.aks:AksCluster",
+        lake="components.azure.lake:AdlsLake",
+        identity="components.azure.identity:AzureWorkloadIdentity",
+    ),
+    "onprem": CloudAdapters(
+        cluster="components.kubernetes.onprem:OnPremCluster",
+        lake="components.kubernetes.lake:S3CompatibleLake",
+        identity=None,
+    ),
+}
+"""Cloud → its adapters. Each is imported on first use, so a program that plans one cloud never imports another
+cloud's SDK."""
+
+
+def adapter_class(path: str) -> Any:
+    """The class a "module:Class" entry of `ADAPTERS` names, imported now."""
+    module_name, class_name = path.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+SYSTEM_NAMESPACE = "aiinfra-system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodePoolArgs:
+    name: str
+    """Pool name, unique in its cluster; used in node labels and resource names."""
+    shape: NodeShape
+    """The catalog's resolution of the pool's accelerator: machine type, fabric, NVMe, price."""
+    min_nodes: int = 0
+    """Fewest nodes. Defaults to 0: the pool scales to zero when idle."""
+    max_nodes: int = 1
+    """Most nodes. Defaults to 1."""
+    capacity_type: str = "on-demand"
+    """on-demand, spot, reservation or capacity-block. Defaults to on-demand."""
+    reservation_id: str | None = None
+    """Reservation targeted by reservation and capacity-block pools. Defaults to none."""
+    zone: str | None = None
+    """The one zone of the pool's nodes. Defaults to every zone of the cluster."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra node labels, merged over the accelerator and fabric labels aiinfra sets."""
+    taints: tuple[Taint, ...] = ()
+    """Extra node taints. GPU and TPU pools always get their accelerator taint."""
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    """On-prem only: labels selecting the existing nodes. Defaults to none."""
+    ami_family: str = "al2023"
+    """AWS only: "al2023" or "bottlerocket" (Bottlerocket NVIDIA for GPU pools). Defaults to al2023."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterArgs:
+    cloud: str
+    """aws, gcp, azure or onprem."""
+    region: str | None = None
+    """Cloud region; none on-prem."""
+    zones: tuple[str, ...] = ()
+    """Zones for nodes. Defaults to the first three zones the cloud reports for the region."""
+    kubernetes_version: str
+    """Kubernetes minor version, e.g. "1.33"."""
+    node_pools: tuple[NodePoolArgs, ...] = ()
+    """Pools to create (or, on-prem, to describe). Defaults to none."""
+    network_cidr: str = "10.0.0.0/16"
+    """CIDR of the network created when `vpc_id` is absent."""
+    vpc_id: pulumi.Input[str] | None = None
+    """An existing VPC/VNet to use. Defaults to a new one with private subnets and NAT."""
+    subnet_ids: tuple[pulumi.Input[str], ...] = ()
+    """Existing private subnets, required with `vpc_id`."""
+    public_access_cidrs: tuple[str, ...] = ()
+    """CIDRs allowed to reach a public API endpoint. Defaults to none: the endpoint stays private."""
+    kubeconfig: pulumi.Input[str] | None = None
+    """On-prem only: the existing cluster's kubeconfig (a secret)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The stack's tags, merged into every resource's tags or labels."""
+    protect_stateful: bool = False
+    """Mark keys and vaults `protect=True` so no update or destroy can delete them (production stacks).
+    Defaults to false."""
+
+
+class ClusterAdapter(pulumi.ComponentResource):
+    """What a cloud adapter provides to the facade."""
+
+    kubeconfig: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    private_endpoint_subnet_id: pulumi.Input[str] | None = None
+    """Azure: the subnet where private endpoints of the cluster's lakes go. None elsewhere."""
+    vnet_id: pulumi.Input[str] | None = None
+    """Azure: the cluster's VNet, which new privatelink DNS zones link to. None elsewhere."""
+
+    def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
+        raise NotImplementedError
+
+    def build_node_software(self, kubernetes_provider: k8s.Provider, system_namespace: k8s.core.v1.Namespace) -> None:
+        """Device plugins and fabric daemons the built pools need; called once, after every pool.
+        Adapters whose cluster needs none keep this default."""
+
+    def imposed_taints(self, pool: NodePoolArgs) -> tuple[Taint, ...]:
+        """Taints the cloud puts on the pool's nodes besides the accelerator's and those asked for (AKS taints
+        spot nodes), so queues and workloads tolerate them. Defaults to none."""
+        return ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataLakeArgs:
+    cloud: str
+    """aws, gcp, azure or onprem."""
+    region: str | None = None
+    """Cloud region of the bucket or storage account (and of its key). Required on the clouds; none on-prem."""
+    zones: tuple[str, ...] = ZONES
+    """Zones: prefixes on S3, GCS and on-prem, containers on ADLS. Defaults to raw, curated, checkpoints,
+    models."""
+    endpoint: str | None = None
+    """On-prem only, and required there: the https URL of the S3-compatible endpoint (MinIO, Ceph RGW)."""
+    bucket_name: str | None = None
+    """Physical name of the bucket (S3, GCS, on-prem) or storage account (ADLS, 3-24 lower-case letters and
+    digits). Defaults to the lake name plus a random suffix (S3, GCS), a hash of project, stack and lake name
+    (ADLS) and the lake name on-prem."""
+    versioning: bool = True
+    """Keep earlier object versions (S3, GCS), so overwrites and deletes can be undone. Defaults to on; off is
+    refused with `object_lock` and flagged by the policy pack. ADLS Gen2 keeps deleted blobs and containers
+    through soft delete instead (`soft_delete_days`)."""
+    noncurrent_version_days: int = 30
+    """Days an overwritten or deleted version is kept before lifecycle expires it. Defaults to 30."""
+    raw_transition_days: int = 30
+    """Days after which objects in `raw/` move to an infrequent-access class (S3 Standard-IA, GCS Nearline,
+    ADLS Cool). Defaults to 30, the least S3 allows."""
+    raw_archive_days: int = 180
+    """Days after which objects in `raw/` move to a cold class (S3 Glacier Instant Retrieval, GCS Coldline,
+    ADLS Cold). Defaults to 180."""
+    soft_delete_days: int = 7
+    """GCS and ADLS: days deleted objects (and ADLS containers) stay recoverable. 7 to 90; defaults to 7."""
+    log_retention_days: int = 365
+    """Days access logs are kept in the lake's log bucket (S3, GCS). Defaults to 365."""
+    object_lock: bool = False
+    """S3 only: write-once-read-many object lock (model registries): every new object version is retained for
+    `object_lock_days` in `object_lock_mode`. Needs versioning. Defaults to off."""
+    object_lock_days: int = 30
+    """Default retention of locked objects. Defaults to 30 days."""
+    object_lock_mode: str = "GOVERNANCE"
+    """GOVERNANCE (principals with s3:BypassGovernanceRetention may shorten it) or COMPLIANCE (nobody can).
+    Defaults to GOVERNANCE."""
+    private_endpoint_subnet_id: pulumi.Input[str] | None = None
+    """ADLS only, and required there: the subnet (e.g. an AKS cluster's private-endpoint subnet) that gets the
+    account's blob and dfs private endpoints; the account itself refuses every public network."""
+    vnet_id: pulumi.Input[str] | None = None
+    """ADLS only: the VNet the lake's new privatelink DNS zones are linked to. Required unless
+    `private_dns_zone_ids` names existing zones."""
+    private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """ADLS only: existing `privatelink.blob.core.windows.net` and `privatelink.dfs.core.windows.net` zones, as
+    {"blob": id, "dfs": id}. Defaults to none: the lake creates both zones and links them to `vnet_id` (give
+    existing ones when another lake already linked such zones to that VNet)."""
+    sku: str = "Standard_ZRS"
+    """ADLS only: the storage account's redundancy. Defaults to zone-redundant Standard_ZRS."""
+    protect: bool = False
+    """Mark the stateful resources (buckets, keys, key rings, vaults, storage accounts, containers) protected so
+    no update or destroy can delete them (production stacks). Defaults to false."""
+    aliases: tuple[pulumi.Input[str] | pulumi.Alias, ...] = ()
+    """Former names or parents of this lake, so a rename moves its resources instead of replacing them (its
+    children are named after it and inherit the aliases). Defaults to none."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """The stack's tags, merged into every resource's tags or labels."""
+
+
+@dataclass(frozen=True)
+class LakeGrant:
+    """What `DataLake.grant` made: the resources that authorize the identity and the document they carry."""
+
+    access: str
+    prefix: str
+    paths: tuple[str, ...]
+    """The lake paths the grant covers (the prefix under one or every zone)."""
+    resources: tuple[pulumi.Resource, ...]
+    """AWS: one `aws.iam.RolePolicy` on the identity's role; GCP: one conditional `BucketIAMMember`; ADLS: one
+    conditional `RoleAssignment` per zone container; on-prem: an `S3CompatibleGrant` record for export."""
+    document: pulumi.Output[Any]
+    """AWS and on-prem: the IAM policy document (a dict); GCP: {role, member, condition}; ADLS: a list of
+    {scope, roleDefinitionId, principalId, condition, conditionVersion}."""
+
+    @property
+    def resource(self) -> pulumi.Resource:
+        """The one resource of the grant (all but ADLS grants on several zones have exactly one)."""
+        (only,) = self.resources
+        return only
+
+
+def grant_paths(prefix: str, zones: Sequence[str]) -> tuple[str, ...]:
+    """The lake paths a grant prefix covers: itself when it begins with a zone, else itself under every zone."""
+    head = prefix.split("/", 1)[0]
+    if head in zones:
+        return (prefix,)
+    return tuple(f"{zone}/{prefix}" for zone in zones)
+
+
+def split_zone(path: str) -> tuple[str, str]:
+    """`raw/datasets/vision/` → ("raw", "datasets/vision/"): a zone container and the path inside it (ADLS)."""
+    zone, _, rest = path.partition("/")
+    return zone, rest
+
+
+class LakeAdapter(pulumi.ComponentResource):
+    """What a cloud's lake provides to the `DataLake` facade."""
+
+    bucket_name: pulumi.Output[str]
+    url: pulumi.Output[str]
+    zone_urls: dict[str, pulumi.Output[str]]
+
+    def build_grant(
+        self,
+        name: str,
+        identity: Any,
+        access: str,
+        prefix: str,
+        paths: tuple[str, ...],
+        opts: pulumi.ResourceOptions,
+    ) -> LakeGrant:
+        """Authorize `identity` (a `WorkloadIdentity` of this cloud) on `paths` of the lake."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityBindingArgs:
+    cluster: ClusterAdapter
+    """The cloud half of the cluster whose service account is bound."""
+    namespace: str
+    service_account: str
+    aws_mode: str = "pod-identity"
+    """AWS only: "pod-identity" or "irsa"."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class IdentityBinding(pulumi.ComponentResource):
+    """A cloud's half of a `WorkloadIdentity`: the cloud identity and its federation with one service account."""
+
+    service_account_annotations: dict[str, pulumi.Input[str]]
+    """Annotations the service account needs. Defaults to none."""
+    pod_labels: dict[str, str]
+    """Labels the pods need. Defaults to none."""
+
+    def __init__(self, token: str, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(token, name, None, opts)
+        self.service_account_annotations = {}
+        self.pod_labels = {}
