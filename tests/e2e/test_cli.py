@@ -233,7 +233,7 @@ def test_an_output_that_cannot_be_written_exits_2_before_anything_is_planned(
     def never(*_args, **_kwargs):
         raise AssertionError("planned although an output path is bad")
 
-    monkeypatch.setattr("aiinfra.plan.run.compute_plan", never)
+    monkeypatch.setattr("aiinfra.pipeline.compute_plan", never)
     args = [flag.format(tmp=tmp_path) for flag in flags]
     assert main(["plan", "--stack", "dev", *args]) == 2
     assert capsys.readouterr().err.startswith(message.format(tmp=tmp_path))

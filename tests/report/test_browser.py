@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiinfra import run as plan_run
+from aiinfra import pipeline as plan_run
 from aiinfra.cli import main
 from aiinfra.pipeline import load_platform
 from tests.policy.conftest import PACK
