@@ -1,4 +1,4 @@
-# Two entry points (see README): `make run` plans the dev stack, `make test` runs ruff and the suite.
+# Two entry points (see README): `make run` plans the dev stack, `make test` runs the linters and the suite.
 # Both create .venv on first use; dependencies are pinned by constraints.txt.
 PY ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ STACK ?= dev
 
 $(BIN)/aiinfra: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[workloads,dev]'
 	touch $@
 
 run: $(BIN)/aiinfra
@@ -19,6 +19,7 @@ lint: $(BIN)/aiinfra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/pyright
 
 # The report tests render pages in Debian's headless Chromium; install it where it is missing (CI runs as root).
 browser:

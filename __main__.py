@@ -22,7 +22,7 @@ from aiinfra.stack import read_team_files, stack_names
 from components.cluster import Cluster
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
-from components.kubernetes.tenancy import Tenancy
+from components.kubernetes.tenancy import Tenancy, team_namespace
 from workloads.deploy.inference_service import InferenceService
 from workloads.deploy.training_job import TrainingJob
 
@@ -63,7 +63,10 @@ for spec in platform.clusters:
         identity = WorkloadIdentity(
             f"{spec.name}-{team.team}",
             WorkloadIdentityArgs(
-                cluster=cluster, namespace=args.namespace, service_account=args.service_account, tags=cluster.tags
+                cluster=cluster,
+                namespace=team_namespace(team.team),
+                service_account=args.service_account,
+                tags=cluster.tags,
             ),
             pulumi.ResourceOptions(parent=cluster),
         )

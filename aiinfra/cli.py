@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from aiinfra.core.errors import EXIT_INPUT, InputError
+from aiinfra.core.errors import EXIT_INPUT, InputError, Problem
 
 
 def _policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -205,10 +205,35 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
-    return LOCAL_COMMANDS[args.workload](args)
+    try:
+        return LOCAL_COMMANDS[args.workload](args)
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in WORKLOADS_EXTRA:
+            raise
+        raise InputError(
+            Problem(
+                f"local {args.workload}",
+                f"needs {err.name}, which the workloads extra installs: pip install -e '.[workloads]' "
+                "(or `make run`, which installs everything)",
+            )
+        ) from None
 
 
 LOCAL_COMMANDS: dict = {}
+WORKLOADS_EXTRA = (
+    "torch",
+    "numpy",
+    "safetensors",
+    "fsspec",
+    "s3fs",
+    "boto3",
+    "botocore",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "moto",
+)
+"""Top-level modules of pyproject's `workloads` extra, which only the `local` commands need."""
 COMMANDS = {
     "plan": _plan,
     "report": _report,

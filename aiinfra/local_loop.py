@@ -31,7 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from aiinfra.core.errors import InputError, Problem
 
@@ -350,7 +350,8 @@ def _run_up(paths: Paths, console, args: argparse.Namespace) -> int:
             summary = _up(loop, args)
     except StepFailed as err:
         loop.stop_started()
-        print(f"error: local up failed at step {err.step!r}: {err}; log: {paths.display(err.log)}", file=sys.stderr)
+        log = paths.display(err.log) if err.log else "(none)"
+        print(f"error: local up failed at step {err.step!r}: {err}; log: {log}", file=sys.stderr)
         print("stopped what this run had started", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -556,7 +557,7 @@ def _train(loop: Loop, steps: int, endpoint: str) -> str:
             command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1, start_new_session=True
         )
         try:
-            for line in proc.stdout:
+            for line in cast(IO[str], proc.stdout):  # stdout=PIPE: never None
                 log.write(line)
                 log.flush()
                 progress = _json_line(line)

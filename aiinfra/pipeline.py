@@ -125,7 +125,7 @@ def plan_command(
             root, stack, policy_packs=policy_packs, policy_configs=policy_configs, sarif=sarif, junit=junit
         )
         diff = None
-        if base is not None:
+        if base is not None and against is not None:
             from aiinfra.plan.diff import compare
 
             diff = compare(base(), plan.document, base=against)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import pulumi
+
+from aiinfra.core.vocab import Access
 from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
 from components.cluster import Cluster
 from components.common import Taint, merge_tags
@@ -17,7 +20,9 @@ from components.kubernetes.tenancy import (
     cluster_quotas,
     team_namespace,
 )
+from workloads.deploy.inference_service import DEFAULT_IMAGE as SERVING_IMAGE
 from workloads.deploy.inference_service import InferenceServiceArgs, serving_selector
+from workloads.deploy.training_job import DEFAULT_IMAGE as TRAINING_IMAGE
 from workloads.deploy.training_job import TrainingJobArgs
 from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
@@ -29,7 +34,7 @@ def is_production(stack: str) -> bool:
 
 
 def cluster_args(
-    cluster: ClusterSpec, platform: PlatformSpec, stack: str, secret: Callable[[str], object] | None = None
+    cluster: ClusterSpec, platform: PlatformSpec, stack: str, secret: Callable[[str], pulumi.Input[str]] | None = None
 ) -> ClusterArgs:
     """Typed args for one cluster. `secret(key)` reads an on-prem kubeconfig from stack config."""
     pools = []
@@ -131,14 +136,7 @@ def data_lake_args(
     lake: DataLakeSpec, platform: PlatformSpec, stack: str, clusters: Mapping[str, Cluster]
 ) -> DataLakeArgs:
     """Typed args for one lake. ADLS lakes put their private endpoint in the first Azure cluster's subnet."""
-    network: dict[str, object] = {}
-    if lake.cloud == "azure":
-        azure = next((c for c in clusters.values() if c.cloud == "azure"), None)
-        if azure is not None:
-            network = {
-                "private_endpoint_subnet_id": azure.adapter.private_endpoint_subnet_id,
-                "vnet_id": azure.adapter.vnet_id,
-            }
+    azure = next((c for c in clusters.values() if c.cloud == "azure"), None) if lake.cloud == "azure" else None
     return DataLakeArgs(
         cloud=lake.cloud,
         region=lake.region,
@@ -148,15 +146,16 @@ def data_lake_args(
         object_lock=lake.object_lock,
         protect=is_production(stack) if lake.protect is None else lake.protect,
         tags=merge_tags({"environment": stack}, platform.tags),
-        **network,
+        private_endpoint_subnet_id=azure.adapter.private_endpoint_subnet_id if azure else None,
+        vnet_id=azure.adapter.vnet_id if azure else None,
     )
 
 
-def lake_grants(team: TeamSpec, platform: PlatformSpec, cluster: ClusterSpec) -> list[tuple[str, str, str]]:
+def lake_grants(team: TeamSpec, platform: PlatformSpec, cluster: ClusterSpec) -> list[tuple[str, Access, str]]:
     """(lake, access, prefix) a team's identity on `cluster` gets: write on its requested prefixes in every lake
     of the cluster's cloud, write on the checkpoints and models of its training jobs there, read on the models
     its servers there load. Sorted and without repeats (a lake refuses a repeated grant)."""
-    grants = {
+    grants: set[tuple[str, Access, str]] = {
         (lake.name, "write", prefix)
         for lake in platform.data_lakes
         if lake.cloud == cluster.cloud
@@ -191,7 +190,6 @@ def training_job_args(
         checkpoint_every=work.checkpoint_every,
         endpoint_url=lake.endpoint,
     )
-    image = {"image": work.image} if work.image else {}
     return TrainingJobArgs(
         provider=cluster.kubernetes_provider,
         namespace=tenancy.namespace,
@@ -203,7 +201,7 @@ def training_job_args(
         nodes=work.nodes,
         pool_taints=pool.taints,
         tags=cluster.tags,
-        **image,
+        image=work.image or TRAINING_IMAGE,
     )
 
 
@@ -213,7 +211,6 @@ def inference_service_args(
     """The Deployment, Service, HPA and PDB of one serving workload, reading its model from the lake."""
     pool = cluster.node_pools[work.pool]
     lake = next(d for d in platform.data_lakes if d.name == work.lake)
-    image = {"image": work.image} if work.image else {}
     return InferenceServiceArgs(
         provider=cluster.kubernetes_provider,
         namespace=tenancy.namespace,
@@ -227,5 +224,5 @@ def inference_service_args(
         client_namespaces=tuple(team_namespace(t) for t in work.client_teams) + tuple(work.client_namespaces),
         lake_endpoint_url=lake.endpoint,
         tags=cluster.tags,
-        **image,
+        image=work.image or SERVING_IMAGE,
     )

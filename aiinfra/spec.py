@@ -11,7 +11,7 @@ import difflib
 import ipaddress
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,7 @@ from aiinfra.core.catalog import CatalogError, Fabric, NodeShape
 from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.core.errors import InputError, Problem, join_path
 from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
+from aiinfra.core.vocab import AmiFamily, CapacityType, Cloud, LakeZone, LocalNvme, TaintEffect
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DnsName = Annotated[
@@ -55,11 +56,11 @@ class NodeRange(_Model):
 
 
 class Capacity(_Model):
-    type: Literal["on-demand", "spot", "reservation", "capacity-block"] = Field(
-        "on-demand", description="How nodes are bought. reservation and capacity-block need `id`."
+    type: CapacityType = Field(
+        default="on-demand", description="How nodes are bought. reservation and capacity-block need `id`."
     )
     id: str | None = Field(
-        None,
+        default=None,
         description="Reservation id (AWS cr-…, GCP reservation name, Azure capacity "
         "reservation group id). Required for reservation and capacity-block.",
     )
@@ -81,7 +82,7 @@ class Capacity(_Model):
 class Taint(_Model):
     key: str
     value: str = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] = "NoSchedule"
+    effect: TaintEffect = "NoSchedule"
 
 
 class NodePoolSpec(_Model):
@@ -104,7 +105,7 @@ class NodePoolSpec(_Model):
         description="auto uses the machine's fabric (EFA, TCPXO, RDMA, "
         "InfiniBand); a fabric the machine lacks is an error.",
     )
-    local_nvme: Literal["auto", "raid0", "none"] = Field(
+    local_nvme: LocalNvme = Field(
         "auto", description="auto stripes the machine's local NVMe disks as RAID0 scratch when it has any."
     )
     zone: str | None = Field(
@@ -117,14 +118,14 @@ class NodePoolSpec(_Model):
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="On-prem only: labels that select the existing nodes of this pool."
     )
-    ami_family: Literal["al2023", "bottlerocket"] = Field(
+    ami_family: AmiFamily = Field(
         "al2023", description="AWS only: the node OS. al2023 (EKS AL2023 NVIDIA AMI) or bottlerocket."
     )
 
 
 class NetworkSpec(_Model):
-    cidr: str = Field("10.0.0.0/16", description="CIDR of the network created when no existing one is given.")
-    vpc_id: str | None = Field(None, description="Use this existing VPC/VNet instead of creating one.")
+    cidr: str = Field(default="10.0.0.0/16", description="CIDR of the network created when no existing one is given.")
+    vpc_id: str | None = Field(default=None, description="Use this existing VPC/VNet instead of creating one.")
     subnet_ids: list[str] = Field(default_factory=list, description="Existing private subnets, with vpc_id.")
 
     @field_validator("cidr")
@@ -159,7 +160,7 @@ class ApiAccess(_Model):
 
 class ClusterSpec(_Model):
     name: DnsName
-    cloud: Literal["aws", "gcp", "azure", "onprem"]
+    cloud: Cloud
     region: str | None = Field(None, description="Cloud region (us-east-1, us-central1, eastus). Not on-prem.")
     zones: list[str] = Field(
         default_factory=list,
@@ -179,7 +180,7 @@ class ClusterSpec(_Model):
 
 class DataLakeSpec(_Model):
     name: DnsName
-    cloud: Literal["aws", "gcp", "azure", "onprem"]
+    cloud: Cloud
     region: str | None = None
     bucket: str | None = Field(
         None,
@@ -187,7 +188,7 @@ class DataLakeSpec(_Model):
         description="Physical bucket (S3, GCS, on-prem) or storage account (ADLS) name. Defaults to "
         "`<name>-<stack>` for buckets (names are global: set your own if taken) and a hash for ADLS.",
     )
-    zones: list[Literal["raw", "curated", "checkpoints", "models"]] = Field(default_factory=lambda: list(ZONES))
+    zones: list[LakeZone] = Field(default_factory=lambda: list(ZONES))
     endpoint: str | None = Field(None, description="On-prem only: the S3-compatible endpoint URL (MinIO, Ceph).")
     object_lock: bool = Field(False, description="Write-once retention for model registries.")
     egress_cidrs: list[str] = Field(
@@ -474,7 +475,8 @@ def _well_formed_part(raw: Any, errors: list[tuple[str | int, ...]]) -> tuple[Cl
     cleaned = {k: v for k, v in raw.items() if k not in bad_fields or k == "node_pools"}
     if "name" in bad_fields:
         cleaned["name"] = "unnamed"
-    pools = raw.get("node_pools") if isinstance(raw.get("node_pools"), list) else []
+    pools = raw.get("node_pools")
+    pools = pools if isinstance(pools, list) else []
     index = [j for j in range(len(pools)) if j not in bad_pools]
     cleaned["node_pools"] = [pools[j] for j in index]
     try:
@@ -589,7 +591,7 @@ def _workload_lake_problems(
     return []
 
 
-_QUOTAS = TypeAdapter(TeamSpec.model_fields["quotas"].annotation)
+_QUOTAS: TypeAdapter[dict[str, dict[str, int]]] = TypeAdapter(cast(Any, TeamSpec.model_fields["quotas"].annotation))
 QuotaRequest = tuple[str, dict[str, dict[str, int]]]
 """A team file and the quotas it asks for, per stack, of accelerators the catalog knows."""
 
@@ -815,7 +817,8 @@ def build_platform(
     except ValidationError as err:
         problems += _pydantic_problems(err)
         # Still check the well-formed parts of every cluster, so one run reports everything.
-        raw_clusters = raw.get("clusters") if isinstance(raw.get("clusters"), list) else []
+        raw_clusters = raw.get("clusters")
+        raw_clusters = raw_clusters if isinstance(raw_clusters, list) else []
         for i, cluster_raw in enumerate(raw_clusters):
             errors = [e["loc"][2:] for e in err.errors() if e["loc"][:2] == ("clusters", i)]
             cluster, index = _well_formed_part(cluster_raw, errors)

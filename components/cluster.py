@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog import NodeShape
+from aiinfra.core.vocab import Cloud
 from components.common import ArgProblems, Taint, merge_tags
 from components.contracts import (
     ADAPTERS,
@@ -79,7 +80,7 @@ def cluster_problems(name: str, args: ClusterArgs) -> ArgProblems:
 class Cluster(pulumi.ComponentResource):
     """A Kubernetes cluster on any cloud, with its node pools and a provider for in-cluster objects."""
 
-    cloud: str
+    cloud: Cloud
     tags: dict[str, str]
     """The stack's tags merged with `aiinfra-cluster: <name>`."""
     kubeconfig: pulumi.Output[str]

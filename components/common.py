@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiinfra.core.errors import InputError, Problem, join_path
+from aiinfra.core.vocab import TAINT_EFFECTS, TaintEffect
 
 MANAGED_BY = {"managed-by": "aiinfra"}
 
@@ -15,7 +16,7 @@ MANAGED_BY = {"managed-by": "aiinfra"}
 class Taint:
     key: str
     value: str = ""
-    effect: str = "NoSchedule"
+    effect: TaintEffect = "NoSchedule"
 
 
 def merge_tags(*layers: Mapping[str, str] | None) -> dict[str, str]:
@@ -33,9 +34,6 @@ def gcp_labels(tags: Mapping[str, str]) -> dict[str, str]:
         return "".join(c if c.isalnum() or c in "-_" else "_" for c in text.lower())[:63]
 
     return {clean(k): clean(v) for k, v in tags.items()}
-
-
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 
 class ArgProblems:

@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog import NodeShape
 from aiinfra.core.lake import ZONES
+from aiinfra.core.vocab import Access, AmiFamily, AwsIdentityMode, CapacityType, Cloud
 from components.common import Taint
 
 
@@ -30,7 +31,7 @@ class CloudAdapters:
     """None on-prem: there the identity is the service account itself."""
 
 
-ADAPTERS: dict[str, CloudAdapters] = {
+ADAPTERS: dict[Cloud, CloudAdapters] = {
     "aws": CloudAdapters(
         cluster="components.aws.eks:EksCluster",
         lake="components.aws.lake:S3Lake",
@@ -75,7 +76,7 @@ class NodePoolArgs:
     """Fewest nodes. Defaults to 0: the pool scales to zero when idle."""
     max_nodes: int = 1
     """Most nodes. Defaults to 1."""
-    capacity_type: str = "on-demand"
+    capacity_type: CapacityType = "on-demand"
     """on-demand, spot, reservation or capacity-block. Defaults to on-demand."""
     reservation_id: str | None = None
     """Reservation targeted by reservation and capacity-block pools. Defaults to none."""
@@ -87,13 +88,13 @@ class NodePoolArgs:
     """Extra node taints. GPU and TPU pools always get their accelerator taint."""
     node_selector: Mapping[str, str] = field(default_factory=dict)
     """On-prem only: labels selecting the existing nodes. Defaults to none."""
-    ami_family: str = "al2023"
+    ami_family: AmiFamily = "al2023"
     """AWS only: "al2023" or "bottlerocket" (Bottlerocket NVIDIA for GPU pools). Defaults to al2023."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterArgs:
-    cloud: str
+    cloud: Cloud
     """aws, gcp, azure or onprem."""
     region: str | None = None
     """Cloud region; none on-prem."""
@@ -145,7 +146,7 @@ class ClusterAdapter(pulumi.ComponentResource):
 
 @dataclass(frozen=True, kw_only=True)
 class DataLakeArgs:
-    cloud: str
+    cloud: Cloud
     """aws, gcp, azure or onprem."""
     region: str | None = None
     """Cloud region of the bucket or storage account (and of its key). Required on the clouds; none on-prem."""
@@ -208,7 +209,7 @@ class DataLakeArgs:
 class LakeGrant:
     """What `DataLake.grant` made: the resources that authorize the identity and the document they carry."""
 
-    access: str
+    access: Access
     prefix: str
     paths: tuple[str, ...]
     """The lake paths the grant covers (the prefix under one or every zone)."""
@@ -251,7 +252,7 @@ class LakeAdapter(pulumi.ComponentResource):
         self,
         name: str,
         identity: Any,
-        access: str,
+        access: Access,
         prefix: str,
         paths: tuple[str, ...],
         opts: pulumi.ResourceOptions,
@@ -266,7 +267,7 @@ class IdentityBindingArgs:
     """The cloud half of the cluster whose service account is bound."""
     namespace: str
     service_account: str
-    aws_mode: str = "pod-identity"
+    aws_mode: AwsIdentityMode = "pod-identity"
     """AWS only: "pod-identity" or "irsa"."""
     tags: Mapping[str, str] = field(default_factory=dict)
 

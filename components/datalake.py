@@ -31,14 +31,13 @@ from urllib.parse import urlparse
 import pulumi
 
 from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
+from aiinfra.core.vocab import ACCESS, CLOUDS, Access, Cloud
 from components.common import ArgProblems, merge_tags
 from components.contracts import ADAPTERS, DataLakeArgs, LakeAdapter, LakeGrant, adapter_class, grant_paths
 
 if TYPE_CHECKING:
     from components.identity import WorkloadIdentity
 
-ACCESS = ("read", "write")
-CLOUDS = ("aws", "gcp", "azure", "onprem")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 S3_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 AZURE_ACCOUNT_RE = re.compile(r"^[a-z0-9]{3,24}$")
@@ -139,7 +138,7 @@ class DataLake(pulumi.ComponentResource):
     """An encrypted, private, versioned data lake on any cloud (or an on-prem S3-compatible store), with zones
     and prefix-scoped grants to workload identities."""
 
-    cloud: str
+    cloud: Cloud
     zones: tuple[str, ...]
     adapter: LakeAdapter
     bucket_name: pulumi.Output[str]
@@ -149,6 +148,8 @@ class DataLake(pulumi.ComponentResource):
     zone_urls: dict[str, pulumi.Output[str]]
     """Zone → the URL workloads read and write it by (abfss://<zone>@<account>.dfs.core.windows.net/ on ADLS)."""
     grants: list[LakeGrant]
+    tags: dict[str, str]
+    """The stack's tags merged with `aiinfra-lake: <name>`."""
 
     def __init__(self, name: str, args: DataLakeArgs, opts: pulumi.ResourceOptions | None = None):
         lake_problems(name, args).raise_if_any()  # before registering anything
@@ -171,7 +172,7 @@ class DataLake(pulumi.ComponentResource):
             {"cloud": args.cloud, "bucket": self.bucket_name, "url": self.url, "zones": self.zone_urls}
         )
 
-    def grant(self, identity: WorkloadIdentity, *, access: str, prefix: str, name: str | None = None) -> LakeGrant:
+    def grant(self, identity: WorkloadIdentity, *, access: Access, prefix: str, name: str | None = None) -> LakeGrant:
         """Let `identity` read (`access="read"`) or read and write (`access="write"`) objects under `prefix`
         (see the module docstring for how a prefix maps to zones) and nothing else of this lake. Returns the
         resources made and the rendered document. Problems (unknown access, a bad prefix, a zone the lake does

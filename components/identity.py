@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import pulumi
 
+from aiinfra.core.vocab import AWS_IDENTITY_MODES, AwsIdentityMode, Cloud
 from components.common import ArgProblems, merge_tags
 from components.contracts import ADAPTERS, IdentityBinding, IdentityBindingArgs, adapter_class
 from components.kubernetes.meta import kubernetes_subject, valid_dns_label
@@ -32,7 +33,6 @@ from components.kubernetes.meta import kubernetes_subject, valid_dns_label
 if TYPE_CHECKING:
     from components.cluster import Cluster
 
-AWS_MODES = ("pod-identity", "irsa")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -44,7 +44,7 @@ class WorkloadIdentityArgs:
     """The service account's namespace, e.g. `team-vision` (a team's `Tenancy` namespace)."""
     service_account: str = "workload"
     """The service account's name. Defaults to `workload`, the one `Tenancy` creates."""
-    aws_mode: str | None = None
+    aws_mode: AwsIdentityMode | None = None
     """AWS only: "pod-identity" (EKS Pod Identity association) or "irsa" (IAM roles for service accounts through
     the cluster's OIDC provider). Defaults to pod-identity on AWS."""
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -66,9 +66,9 @@ def identity_problems(name: str, args: WorkloadIdentityArgs) -> ArgProblems:
     )
     if cloud == "aws":
         problems.check(
-            args.aws_mode is None or args.aws_mode in AWS_MODES,
+            args.aws_mode is None or args.aws_mode in AWS_IDENTITY_MODES,
             "aws_mode",
-            f"{args.aws_mode!r} — one of {', '.join(AWS_MODES)}",
+            f"{args.aws_mode!r} — one of {', '.join(AWS_IDENTITY_MODES)}",
         )
     else:
         problems.check(args.aws_mode is None, "aws_mode", f"AWS only; the cluster is on {cloud}")
@@ -79,7 +79,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
     """A cloud identity for exactly one Kubernetes service account of one cluster."""
 
     name: str
-    cloud: str
+    cloud: Cloud
     namespace: str
     service_account: str
     subject: str
@@ -106,7 +106,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         self.pod_labels = {}
         binding_class = ADAPTERS[self.cloud].identity
         if binding_class is not None:
-            self.binding = adapter_class(binding_class)(
+            binding: IdentityBinding = adapter_class(binding_class)(
                 name,
                 IdentityBindingArgs(
                     cluster=cluster.adapter,
@@ -117,8 +117,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
-            self.service_account_annotations = dict(self.binding.service_account_annotations)
-            self.pod_labels = dict(self.binding.pod_labels)
+            self.binding = binding
+            self.service_account_annotations = dict(binding.service_account_annotations)
+            self.pod_labels = dict(binding.pod_labels)
         self.register_outputs(
             {
                 "cloud": self.cloud,

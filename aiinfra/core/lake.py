@@ -7,8 +7,11 @@ the grants), so both refuse the same prefixes for the same reasons.
 from __future__ import annotations
 
 import re
+from typing import get_args
 
-ZONES = ("raw", "curated", "checkpoints", "models")
+from aiinfra.core.vocab import LakeZone
+
+ZONES: tuple[LakeZone, ...] = get_args(LakeZone)
 """The zones every lake has unless told otherwise, in the order data flows through them."""
 PREFIX_RE = re.compile(r"^([a-z0-9][-a-z0-9_.]*/)+$")
 """Lake prefixes: lower-case segments, each ending in '/' (the form stacks/teams/*.yaml uses). Excludes the

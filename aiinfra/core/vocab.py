@@ -23,6 +23,8 @@ PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 """Pod Security Admission levels, strictest first."""
 LocalNvme = Literal["auto", "raid0", "none"]
 """What a pool does with its machine's local NVMe disks: the default for its machine, striped, or unused."""
+LakeZone = Literal["raw", "curated", "checkpoints", "models"]
+"""The zones of a lake, in the order data flows through them."""
 
 CLOUDS: tuple[Cloud, ...] = get_args(Cloud)
 CAPACITY_TYPES: tuple[CapacityType, ...] = get_args(CapacityType)

@@ -99,7 +99,7 @@ def policy_delta(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> d
     }
 
 
-def _delta(before: float | None, after: float | None, priced: bool) -> dict[str, float | None]:
+def _delta(before: Any, after: Any, priced: bool) -> dict[str, float | None]:
     """One figure before → after. Something absent on a priced side costs 0; on a side that is not
     priced at all the change is unknown (null)."""
     return {
@@ -122,7 +122,8 @@ def _pairs(before: list[dict], after: list[dict], key: str) -> list[tuple[str, d
     """Items matched by `key`: in `after`'s order, then those only in `before`, in its order."""
     old = {item[key]: item for item in before}
     new = {item[key]: item for item in after}
-    return [(k, old.get(k), new[k]) for k in new] + [(k, old[k], None) for k in old if k not in new]
+    matched: list[tuple[str, dict | None, dict | None]] = [(k, old.get(k), new[k]) for k in new]
+    return matched + [(k, old[k], None) for k in old if k not in new]
 
 
 def cost_delta(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -318,7 +319,12 @@ def cost_rows(cost: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _violation_cells(v: dict[str, Any]) -> tuple[str, str, str, str]:
-    return (v.get("enforcementLevel") or "", v.get("policyName") or "", resource_label(v.get("urn")), v.get("message"))
+    return (
+        v.get("enforcementLevel") or "",
+        v.get("policyName") or "",
+        resource_label(v.get("urn")),
+        v.get("message") or "",
+    )
 
 
 # ---- Markdown ------------------------------------------------------------------------------------

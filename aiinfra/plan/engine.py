@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -209,15 +209,16 @@ def _run(
     # asyncio.run() elsewhere, which unsets the loop) can leak into this one.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    set_root_resource(None)  # type: ignore[arg-type]
+    set_root_resource(None)  # type: ignore[arg-type]  # None resets it; the SDK's annotation omits that
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=True, monitor=monitor)
-    SETTINGS.engine = engine
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
+    # SETTINGS' fields are ContextProperty descriptors, which pyright cannot see through.
+    SETTINGS.engine = engine  # pyright: ignore[reportAttributeAccessIssue]
+    SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
+    SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
     set_root_resource(None)  # type: ignore[arg-type]  # run_in_stack makes the program's own root
     set_all_config(config, secret_keys)
     try:
-        _sync_await(run_in_stack(program))
+        _sync_await(run_in_stack(cast(Callable[[], None], program)))  # its result is ignored
     except Exception as err:
         raise _program_failure(err, main) from None
     recorded = monitor.recorded if isinstance(monitor, RecordingMonitor) else {}

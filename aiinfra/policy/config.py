@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
@@ -128,7 +128,7 @@ def reconcile(
 
 
 def analyzer_level(value: int) -> str:
-    return analyzer_pb2.EnforcementLevel.Name(value).lower()
+    return analyzer_pb2.EnforcementLevel.Name(cast(Any, value)).lower()  # the stubs want the enum's NewType
 
 
 def configure_request(settings: Mapping[str, PolicySetting]) -> dict[str, analyzer_pb2.PolicyConfig]:

@@ -161,7 +161,7 @@ def junit(report: PolicyReport) -> ET.Element:
 
 
 def write_junit(report: PolicyReport, path: Path) -> None:
-    tree = ET.ElementTree(junit(report))
-    ET.indent(tree)
+    root = junit(report)
+    ET.indent(root)
     declaration = "<?xml version='1.0' encoding='utf-8'?>\n"  # what ElementTree.write(encoding="utf-8") writes
-    write_atomically(path, declaration + ET.tostring(tree.getroot(), encoding="unicode") + "\n", "--junit")
+    write_atomically(path, declaration + ET.tostring(root, encoding="unicode") + "\n", "--junit")

@@ -75,7 +75,7 @@ def _iso_date(value: Any) -> date | None:
         return None
 
 
-def _problems(index: int, entry: Any, where: str, policies: Iterable[str]) -> list[Problem]:
+def waiver_problems(index: int, entry: Any, where: str, policies: Iterable[str]) -> list[Problem]:
     path = f"{where}.waivers[{index}]"
     if not isinstance(entry, dict):
         return [Problem(path, "must be an object with policy, urn or tag, reason, owner and expires")]
@@ -117,7 +117,7 @@ def parse_waivers(properties: Mapping[str, Any], where: str, policies: Iterable[
     if not isinstance(raw, list):
         raise InputError(Problem(f"{where}.waivers", "must be a list of waivers"))
     names = set(policies)
-    problems = [p for index, entry in enumerate(raw) for p in _problems(index, entry, where, names)]
+    problems = [p for index, entry in enumerate(raw) for p in waiver_problems(index, entry, where, names)]
     if problems:
         raise InputError(problems)
     return [

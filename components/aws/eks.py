@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -14,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog import Fabric
 from aiinfra.core.catalog.data import DEFAULT_ZONE_COUNT
+from aiinfra.core.vocab import AmiFamily
 from components.aws.device_plugins import (
     EFA_DEVICE_PLUGIN,
     NVIDIA_DEVICE_PLUGIN,
@@ -104,7 +106,7 @@ def kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> s
 
 class _BuiltPool(NamedTuple):
     pool: NodePoolArgs
-    ami_family: str
+    ami_family: AmiFamily
     group: ManagedNodeGroup
 
 
@@ -155,10 +157,11 @@ class EksCluster(ClusterAdapter):
             self.zones = available[:DEFAULT_ZONE_COUNT]
             # Existing subnets may sit in any zone of the region.
             pool_zones = available if existing_vpc else self.zones
-        self._check(problems, args, pool_zones, existing_vpc)
+        self._cluster_problems(problems, args, pool_zones, existing_vpc)
+        problems.raise_if_any()
 
         if existing_vpc:
-            self.vpc_id: pulumi.Input[str] = args.vpc_id  # type: ignore[assignment]
+            self.vpc_id: pulumi.Input[str] = args.vpc_id  # type: ignore[assignment]  # existing_vpc: not None
             self._subnet_ids = list(args.subnet_ids)
             self._subnets_by_zone: dict[str, pulumi.Input[str]] = {}
             vpc_cidr = aws.ec2.get_vpc_output(
@@ -307,7 +310,9 @@ class EksCluster(ClusterAdapter):
             }
         )
 
-    def _check(self, problems: ArgProblems, args: ClusterArgs, pool_zones: tuple[str, ...], existing_vpc: bool) -> None:
+    def _cluster_problems(
+        self, problems: ArgProblems, args: ClusterArgs, pool_zones: tuple[str, ...], existing_vpc: bool
+    ) -> None:
         for zone in args.zones:
             problems.check(zone.startswith(self.region), ("zones",), f"{zone!r} — not a zone of {self.region}")
         for pool in args.node_pools:
@@ -328,7 +333,6 @@ class EksCluster(ClusterAdapter):
                         "here; give the pool (or the cluster) its zone"
                     ),
                 )
-        problems.raise_if_any()
 
     def _admin_access(
         self, name: str, partition: str, caller_arn: str, child: pulumi.ResourceOptions, invoke: pulumi.InvokeOptions
@@ -362,7 +366,7 @@ class EksCluster(ClusterAdapter):
             opts=opts,
         )
 
-    def _pool_subnets(self, pool: NodePoolArgs) -> pulumi.Input[list[pulumi.Input[str]]]:
+    def _pool_subnets(self, pool: NodePoolArgs) -> pulumi.Input[Sequence[pulumi.Input[str]]]:
         """All private subnets, or the one zone's for pools pinned to a zone (EFA pools always are)."""
         zone = pool.zone or (self.zones[0] if pool.shape.fabric == Fabric.EFA else None)
         if zone is None:
@@ -370,10 +374,14 @@ class EksCluster(ClusterAdapter):
         if zone in self._subnets_by_zone:
             return [self._subnets_by_zone[zone]]
         found = aws.ec2.get_subnets_output(
-            filters=[
-                {"name": "subnet-id", "values": self._subnet_ids},
-                {"name": "availability-zone", "values": [zone]},
-            ],
+            # The output form of the invoke resolves the subnet ids' Outputs before it runs.
+            filters=cast(
+                "list[aws.ec2.GetSubnetsFilterArgsDict]",
+                [
+                    {"name": "subnet-id", "values": self._subnet_ids},
+                    {"name": "availability-zone", "values": [zone]},
+                ],
+            ),
             opts=pulumi.InvokeOutputOptions(provider=self.provider),
         ).ids
 
@@ -432,7 +440,7 @@ class EksCluster(ClusterAdapter):
         values: dict[str, Any],
         served: list[_BuiltPool],
         provider: k8s.Provider,
-        namespace: pulumi.Input[str],
+        namespace: pulumi.Input[str | None],
     ) -> None:
         self.device_plugins[chart.name] = k8s.helm.v3.Release(
             f"{self._name_prefix}-{chart.name}",

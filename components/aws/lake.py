@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from aiinfra.core.vocab import Access
 from components.contracts import DataLakeArgs, LakeGrant
 from components.s3_grants import s3_grant_document
 
@@ -158,9 +159,9 @@ def lake_key_policy(*, partition: str, account_id: str, region: str, dns_suffix:
     )
 
 
-def lake_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
+def lake_lifecycle_rules(args: DataLakeArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     """Noncurrent versions expire, stale delete markers and incomplete multipart uploads go; `raw/` tiers down."""
-    rules: list[dict[str, Any]] = [
+    rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
         {
             "id": "expire-noncurrent-versions",
             "status": "Enabled",
@@ -185,7 +186,7 @@ def lake_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
     return rules
 
 
-def log_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
+def log_lifecycle_rules(args: DataLakeArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
     return [
         {
             "id": "expire-logs",
@@ -372,7 +373,13 @@ class S3Lake(pulumi.ComponentResource):
         return made
 
     def build_grant(
-        self, name: str, identity: Any, access: str, prefix: str, paths: tuple[str, ...], opts: pulumi.ResourceOptions
+        self,
+        name: str,
+        identity: Any,
+        access: Access,
+        prefix: str,
+        paths: tuple[str, ...],
+        opts: pulumi.ResourceOptions,
     ) -> LakeGrant:
         """An inline policy on the identity's role (made with the identity's provider: the role's account)."""
         binding = identity.binding

@@ -52,7 +52,7 @@ def carve_subnets(cidr: str, zones: int) -> list[tuple[str, str]]:
     return [(str(eighths[i]), str(publics[i])) for i in range(zones)]
 
 
-def _check(name: str, args: NetworkArgs) -> None:
+def network_problems(name: str, args: NetworkArgs) -> ArgProblems:
     problems = ArgProblems(name)
     problems.check(0 < len(args.zones) <= MAX_ZONES, "zones", f"{len(args.zones)} zones — give 1 to {MAX_ZONES}")
     try:
@@ -76,7 +76,7 @@ def _check(name: str, args: NetworkArgs) -> None:
             )
     repeated = sorted({s for s in args.interface_endpoints if args.interface_endpoints.count(s) > 1})
     problems.check(not repeated, "interface_endpoints", f"repeated: {', '.join(repeated)}")
-    problems.raise_if_any()
+    return problems
 
 
 class Network(pulumi.ComponentResource):
@@ -93,7 +93,7 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aiinfra:aws:Network", name, None, opts)
-        _check(name, args)
+        network_problems(name, args).raise_if_any()
         child = pulumi.ResourceOptions(parent=self)
 
         def tags(role: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -8,16 +8,18 @@ import base64
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_aws as aws
 
 from aiinfra.core.catalog import Fabric
+from aiinfra.core.vocab import AmiFamily, CapacityType, TaintEffect
 from components.aws.instance_types import spot_stand_ins
 from components.common import ArgProblems, Taint, merge_tags
 from components.contracts import NodePoolArgs
 
-CAPACITY_TYPES = {
+CAPACITY_TYPES: dict[CapacityType, str] = {
     "on-demand": "ON_DEMAND",
     "spot": "SPOT",
     # A targeted On-Demand Capacity Reservation is consumed by on-demand launches.
@@ -25,7 +27,11 @@ CAPACITY_TYPES = {
     "capacity-block": "CAPACITY_BLOCK",
 }
 RESERVED = ("reservation", "capacity-block")
-EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+EKS_TAINT_EFFECTS: dict[TaintEffect, str] = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 ROOT_DEVICE = "/dev/xvda"
 """Root device name of the EKS AL2023 AMIs; on Bottlerocket, the OS volume."""
@@ -61,7 +67,7 @@ class ManagedNodeGroupArgs:
     root_volume_gib: int | None = None
     """Size of the volume holding images and ephemeral storage (the root volume on AL2023, the data volume on
     Bottlerocket). Defaults to 200 GiB for GPU nodes (CUDA images are large), 100 GiB otherwise."""
-    ami_family: str = "al2023"
+    ami_family: AmiFamily = "al2023"
     """"al2023" (EKS AL2023 AMIs; NVIDIA variant for GPU pools, which needs the NVIDIA device plugin Helm
     release) or "bottlerocket" (Bottlerocket AMIs; the NVIDIA variant runs its own device plugin). Local NVMe is
     striped RAID0 either way: by nodeadm on AL2023, by `apiclient ephemeral-storage` on Bottlerocket.
@@ -201,7 +207,9 @@ def autoscaler_template_tags(pool: NodePoolArgs) -> dict[str, str]:
     return tags
 
 
-def efa_interfaces(count: int, security_group_ids: Sequence[pulumi.Input[str]]) -> list[dict]:
+def efa_interfaces(
+    count: int, security_group_ids: Sequence[pulumi.Input[str]]
+) -> list[aws.ec2.LaunchTemplateNetworkInterfaceArgsDict]:
     """One interface per network card: card 0 carries the primary `efa` interface (device 0, with IP
     traffic); every other card an `efa-only` interface at device index 1 (RDMA only, no IP address)."""
     return [
@@ -238,7 +246,7 @@ class ManagedNodeGroup(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = merge_tags(args.tags, {"Name": name, "aiinfra-pool": pool.name})
 
-        network_interfaces = None
+        network_interfaces: list[aws.ec2.LaunchTemplateNetworkInterfaceArgsDict] | None = None
         if efa:
             efa_sg = aws.ec2.SecurityGroup(
                 f"{name}-efa",
@@ -266,7 +274,7 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             )
             network_interfaces = efa_interfaces(shape.fabric_interfaces, [args.cluster_security_group_id, efa_sg.id])
 
-        placement = None
+        placement: aws.ec2.LaunchTemplatePlacementArgsDict | None = None
         if efa and pool.capacity_type not in RESERVED:
             # Reserved capacity already sits where AWS placed it; a placement group would only fail launches.
             group = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=tags, opts=child)
@@ -275,7 +283,11 @@ class ManagedNodeGroup(pulumi.ComponentResource):
         bottlerocket = args.ami_family == "bottlerocket"
         user_data = render_user_data(raid0_local_nvme=shape.local_nvme_disks > 0, ami_family=args.ami_family)
         data_volume_gib = args.root_volume_gib or (200 if shape.is_gpu else 100)
-        encrypted_gp3 = {"volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}
+        encrypted_gp3: aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgsDict = {
+            "volume_type": "gp3",
+            "encrypted": "true",
+            "delete_on_termination": "true",
+        }
         capacity_block = pool.capacity_type == "capacity-block"
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
@@ -331,7 +343,8 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             ami_type=gpu_ami if shape.is_gpu else cpu_ami,
             capacity_type=CAPACITY_TYPES[pool.capacity_type],
-            instance_types=instance_types,
+            # NodeShape.machine_type is optional in the catalog; every AWS shape names one.
+            instance_types=cast("list[str] | None", instance_types),
             scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
             update_config={"max_unavailable": 1},
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
@@ -342,7 +355,14 @@ class ManagedNodeGroup(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
         )
 
-        asg_name = self.node_group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        # An EKS managed node group always reports its Auto Scaling group.
+        asg_name = self.node_group.resources.apply(
+            lambda resources: (
+                cast("Sequence[aws.eks.outputs.NodeGroupResourceAutoscalingGroup]", resources[0].autoscaling_groups)[
+                    0
+                ].name
+            )
+        )
         for key, value in autoscaler_template_tags(pool).items():
             aws.autoscaling.Tag(
                 f"{name}-ca-{re.sub(r'[^A-Za-z0-9]+', '-', key.removeprefix(AUTOSCALER_TEMPLATE + '/'))}",

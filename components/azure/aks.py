@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -108,7 +109,7 @@ def system_pool_profile(zones: Sequence[str], subnet_id: pulumi.Input[str], tags
     }
 
 
-def _check(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> None:
+def cluster_problems(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> ArgProblems:
     problems = ArgProblems(name)
     problems.check(args.cloud == "azure", "cloud", f"{args.cloud!r} — this adapter builds Azure clusters")
     problems.check(bool(args.region), "region", "required on azure")
@@ -149,7 +150,7 @@ def _check(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> None:
             f"{pool.name!r} — becomes AKS pool {aks_name!r}, like {seen.get(aks_name)!r}; rename one",
         )
         seen.setdefault(aks_name, pool.name)
-    problems.raise_if_any()
+    return problems
 
 
 class AksCluster(ClusterAdapter):
@@ -171,7 +172,7 @@ class AksCluster(ClusterAdapter):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         zones = tuple(args.zones) or azure_region_zones(args.region or "") or ()
-        _check(name, args, zones)  # before registering anything
+        cluster_problems(name, args, zones).raise_if_any()  # before registering anything
         super().__init__("aiinfra:azure:AksCluster", name, None, opts)
         self.region: str = args.region  # type: ignore[assignment]  # checked above
         self.zones = zones
@@ -263,7 +264,10 @@ class AksCluster(ClusterAdapter):
             dns_prefix=_physical_name(name, 54),
             kubernetes_version=args.kubernetes_version,
             sku={"name": "Base", "tier": "Standard"},
-            identity={"type": "UserAssigned", "user_assigned_identities": [self.identity.id]},
+            identity={
+                "type": containerservice.ResourceIdentityType.USER_ASSIGNED,
+                "user_assigned_identities": [self.identity.id],
+            },
             enable_rbac=True,
             disable_local_accounts=True,
             aad_profile={"managed": True, "enable_azure_rbac": True, "tenant_id": client.tenant_id},
@@ -302,7 +306,12 @@ class AksCluster(ClusterAdapter):
             disk_encryption_set_id=self.keys.disk_encryption_set.id,
             # Nobody edits the node resource group by hand; AKS alone manages it.
             node_resource_group_profile={"restriction_level": "ReadOnly"},
-            agent_pool_profiles=[system_pool_profile(zones, self.node_subnet_id, self.tags)],
+            agent_pool_profiles=[
+                cast(
+                    "containerservice.ManagedClusterAgentPoolProfileArgsDict",
+                    system_pool_profile(zones, self.node_subnet_id, self.tags),
+                )
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.provider,
@@ -348,9 +357,15 @@ class AksCluster(ClusterAdapter):
         )
         fqdn = self.cluster.private_fqdn if private else self.cluster.fqdn
         self.endpoint = fqdn.apply(lambda host: f"https://{host}:443")
-        self.oidc_issuer_url = self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
-        self.kubelet_identity_object_id = self.cluster.identity_profile.apply(
-            lambda profile: profile["kubeletidentity"].object_id if profile else None
+        # With the OIDC issuer and a kubelet identity enabled, AKS always reports both.
+        self.oidc_issuer_url = cast(
+            "pulumi.Output[str]", self.cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None)
+        )
+        self.kubelet_identity_object_id = cast(
+            "pulumi.Output[str]",
+            self.cluster.identity_profile.apply(
+                lambda profile: profile["kubeletidentity"].object_id if profile else None
+            ),
         )
 
         self._name = name

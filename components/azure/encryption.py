@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 from pulumi_azure_native import compute, keyvault
@@ -20,6 +21,26 @@ ETCD_KEY_BITS = 2048
 """The size the AKS KMS documentation creates its key with."""
 DISK_KEY_BITS = 3072
 """Disk encryption sets accept RSA 2048, 3072 and 4096."""
+
+
+def vault_properties(tenant_id: pulumi.Input[str], retention_days: int) -> keyvault.VaultPropertiesArgsDict:
+    """A Key Vault closed to every network but trusted Azure services (disk encryption, storage) and private
+    endpoints, authorized by Azure RBAC only (never access policies), purge-protected, used for no deployment."""
+    return cast(
+        "keyvault.VaultPropertiesArgsDict",
+        {
+            "tenant_id": tenant_id,
+            "sku": {"family": "A", "name": "standard"},
+            "enable_rbac_authorization": True,
+            "enable_soft_delete": True,
+            "soft_delete_retention_in_days": retention_days,
+            "enable_purge_protection": True,
+            "network_acls": {"default_action": "Deny", "bypass": "AzureServices", "ip_rules": []},
+            "enabled_for_deployment": False,
+            "enabled_for_template_deployment": False,
+            "enabled_for_disk_encryption": False,
+        },
+    )
 
 
 def rotation_policy() -> dict:
@@ -74,21 +95,7 @@ class ClusterKeys(pulumi.ComponentResource):
             resource_group_name=args.resource_group_name,
             location=args.location,
             vault_name=args.vault_name,
-            properties={
-                "tenant_id": args.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                # Access is granted with Azure RBAC role assignments, never with access policies.
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": args.soft_delete_retention_days,
-                "enable_purge_protection": True,
-                # Closed to every network; trusted Azure services (disk encryption) still reach it, and
-                # the API server reaches it privately (KMS with private key vault access).
-                "network_acls": {"default_action": "Deny", "bypass": "AzureServices", "ip_rules": []},
-                "enabled_for_deployment": False,
-                "enabled_for_template_deployment": False,
-                "enabled_for_disk_encryption": False,
-            },
+            properties=vault_properties(args.tenant_id, args.soft_delete_retention_days),
             tags=tags,
             opts=child,
         )
@@ -111,7 +118,10 @@ class ClusterKeys(pulumi.ComponentResource):
             f"{name}-des-key-user",
             role="Key Vault Crypto Service Encryption User",
             scope=self.disk_key.id,
-            principal_id=self.disk_encryption_set.identity.apply(lambda i: i.principal_id if i else None),
+            # A system-assigned identity always has a principal id.
+            principal_id=cast(
+                "pulumi.Output[str]", self.disk_encryption_set.identity.apply(lambda i: i.principal_id if i else None)
+            ),
             subscription_id=args.subscription_id,
             opts=child,
         )
@@ -131,12 +141,15 @@ class ClusterKeys(pulumi.ComponentResource):
             resource_group_name=resource_group_name,
             vault_name=self.vault.name,
             key_name=key_name,
-            properties={
-                "kty": "RSA",
-                "key_size": bits,
-                "attributes": {"enabled": True, "exportable": False},
-                "rotation_policy": rotation_policy(),
-            },
+            properties=cast(
+                "keyvault.KeyPropertiesArgsDict",
+                {
+                    "kty": "RSA",
+                    "key_size": bits,
+                    "attributes": {"enabled": True, "exportable": False},
+                    "rotation_policy": rotation_policy(),
+                },
+            ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

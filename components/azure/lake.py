@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity, network, privatedns, resources, storage
 from pulumi_azure_native import provider as azure_provider
 
-from components.azure.encryption import rotation_policy
+from aiinfra.core.vocab import Access
+from components.azure.encryption import rotation_policy, vault_properties
 from components.azure.roles import assign
 from components.contracts import DataLakeArgs, LakeGrant, split_zone
 
@@ -135,19 +136,7 @@ class AdlsLake(pulumi.ComponentResource):
             f"{name}-vault",
             resource_group_name=rg,
             vault_name=_hashed(name, "kvl", 24),
-            properties={
-                "tenant_id": client.tenant_id,
-                "sku": {"family": "A", "name": "standard"},
-                "enable_rbac_authorization": True,
-                "enable_soft_delete": True,
-                "soft_delete_retention_in_days": VAULT_RETENTION_DAYS,
-                "enable_purge_protection": True,
-                # Closed to every network; the storage account reaches it as a trusted Azure service.
-                "network_acls": {"default_action": "Deny", "bypass": "AzureServices", "ip_rules": []},
-                "enabled_for_deployment": False,
-                "enabled_for_template_deployment": False,
-                "enabled_for_disk_encryption": False,
-            },
+            properties=vault_properties(client.tenant_id, VAULT_RETENTION_DAYS),
             **located,
             opts=stateful,
         )
@@ -156,12 +145,15 @@ class AdlsLake(pulumi.ComponentResource):
             resource_group_name=rg,
             vault_name=self.vault.name,
             key_name="lake",
-            properties={
-                "kty": "RSA",
-                "key_size": KEY_BITS,
-                "attributes": {"enabled": True, "exportable": False},
-                "rotation_policy": rotation_policy(),
-            },
+            properties=cast(
+                "keyvault.KeyPropertiesArgsDict",
+                {
+                    "kty": "RSA",
+                    "key_size": KEY_BITS,
+                    "attributes": {"enabled": True, "exportable": False},
+                    "rotation_policy": rotation_policy(),
+                },
+            ),
             tags=tags,
             opts=stateful,
         )
@@ -190,7 +182,10 @@ class AdlsLake(pulumi.ComponentResource):
             is_local_user_enabled=False,
             is_sftp_enabled=False,
             public_network_access="Disabled",
-            network_rule_set={"default_action": "Deny", "bypass": "None", "ip_rules": [], "virtual_network_rules": []},
+            network_rule_set=cast(
+                "storage.NetworkRuleSetArgsDict",
+                {"default_action": "Deny", "bypass": "None", "ip_rules": [], "virtual_network_rules": []},
+            ),
             identity={"type": "UserAssigned", "user_assigned_identities": [key_user.id]},
             encryption={
                 "key_source": "Microsoft.Keyvault",
@@ -225,7 +220,7 @@ class AdlsLake(pulumi.ComponentResource):
                 resource_group_name=rg,
                 account_name=account_name,
                 container_name=zone,
-                public_access="None",
+                public_access=storage.PublicAccess.NONE,
                 opts=stateful,
             )
             for zone in args.zones
@@ -236,7 +231,7 @@ class AdlsLake(pulumi.ComponentResource):
                 resource_group_name=rg,
                 account_name=account_name,
                 management_policy_name="default",
-                policy=lifecycle_policy(args),
+                policy=cast("storage.ManagementPolicySchemaArgsDict", lifecycle_policy(args)),
                 opts=child,
             )
         self.private_endpoints = self._private_endpoints(name, args, rg, region, tags, child)
@@ -326,7 +321,13 @@ class AdlsLake(pulumi.ComponentResource):
         return endpoints
 
     def build_grant(
-        self, name: str, identity: Any, access: str, prefix: str, paths: tuple[str, ...], opts: pulumi.ResourceOptions
+        self,
+        name: str,
+        identity: Any,
+        access: Access,
+        prefix: str,
+        paths: tuple[str, ...],
+        opts: pulumi.ResourceOptions,
     ) -> LakeGrant:
         """One conditional role assignment of the lake's `access` role per zone container the grant covers."""
         role_definition_id = pulumi.Output.concat(

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -330,6 +331,8 @@ class ClusterSoftware(pulumi.ComponentResource):
             f"{name}-nvme-raid0",
             metadata={"name": RAID0_NAME, "namespace": namespace, "labels": labels},
             # The checksum rolls the pods when the script changes (a ConfigMap edit alone would not).
-            spec=raid0_daemonset(hashlib.sha256(script.encode()).hexdigest()),
+            spec=cast(
+                "k8s.apps.v1.DaemonSetSpecArgsDict", raid0_daemonset(hashlib.sha256(script.encode()).hexdigest())
+            ),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[config_map])),
         )

@@ -20,7 +20,8 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from aiinfra.core.catalog import Fabric, machines
+from aiinfra.core import catalog
+from aiinfra.core.catalog import Fabric
 from aiinfra.core.catalog.data import DEFAULT_ZONE_COUNT
 from components.common import ArgProblems, gcp_labels, merge_tags
 from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
@@ -85,16 +86,17 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> str:
 
 def gpu_nic_count(pool: NodePoolArgs) -> int:
     """GPU NICs of the pool's machine type, from the catalog (0 for machines without a NIC fabric)."""
-    machine = next((m for m in machines("gcp") if m.machine_type == pool.shape.machine_type), None)
+    machine = catalog.machine("gcp", pool.shape.machine_type)
     return machine.fabric_interfaces if machine and machine.fabric == pool.shape.fabric else 0
 
 
-def _problems(name: str, args: ClusterArgs) -> None:
-    """Every problem of the plain arguments, raised together before anything is registered."""
+def cluster_problems(name: str, args: ClusterArgs) -> ArgProblems:
+    """Every problem of the plain arguments, to raise together before anything is registered."""
     problems = ArgProblems(name)
     problems.check(bool(args.region), "region", "required on gcp")
-    problems.raise_if_any()
-    region: str = args.region  # type: ignore[assignment]  # checked above
+    if not args.region:
+        return problems  # the other checks are relative to the region
+    region = args.region
     for zone in args.zones:
         problems.check(zone.startswith(f"{region}-"), "zones", f"{zone!r} — not a zone of {region}")
     if args.vpc_id:
@@ -127,7 +129,7 @@ def _problems(name: str, args: ClusterArgs) -> None:
         "node_pools",
         f"rdma pools in zones {sorted(str(z) for z in rdma_zones)} — a RoCE network is zonal; put them in one zone",
     )
-    problems.raise_if_any()
+    return problems
 
 
 class GkeCluster(ClusterAdapter):
@@ -145,9 +147,9 @@ class GkeCluster(ClusterAdapter):
     """`<project>.svc.id.goog`: the Workload Identity pool Kubernetes service accounts federate through."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        _problems(name, args)
+        cluster_problems(name, args).raise_if_any()
         super().__init__("aiinfra:gcp:GkeCluster", name, None, opts)
-        self.region: str = args.region  # type: ignore[assignment]  # checked in _problems
+        self.region: str = args.region  # type: ignore[assignment]  # checked in cluster_problems
         self._given_zones = tuple(args.zones)
         self.cluster_name = _physical_name(f"{name}-{pulumi.get_stack()}", 40)
         self.tags = merge_tags(args.tags)

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from aiinfra.core.vocab import Access
 from components.common import gcp_labels
 from components.contracts import DataLakeArgs, LakeGrant
 
@@ -56,8 +57,8 @@ def gcs_grant_binding(*, bucket: str, member: str, access: str, paths: Sequence[
     }
 
 
-def lake_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = [
+def lake_lifecycle_rules(args: DataLakeArgs) -> list[gcp.storage.BucketLifecycleRuleArgsDict]:
+    rules: list[gcp.storage.BucketLifecycleRuleArgsDict] = [
         {
             "action": {"type": "Delete"},
             "condition": {"days_since_noncurrent_time": args.noncurrent_version_days, "with_state": "ARCHIVED"},
@@ -65,7 +66,7 @@ def lake_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
         {"action": {"type": "AbortIncompleteMultipartUpload"}, "condition": {"age": ABORT_MULTIPART_DAYS}},
     ]
     if "raw" in args.zones:
-        rules += [
+        raw_rules: list[gcp.storage.BucketLifecycleRuleArgsDict] = [
             {
                 "action": {"type": "SetStorageClass", "storage_class": "NEARLINE"},
                 "condition": {
@@ -85,6 +86,7 @@ def lake_lifecycle_rules(args: DataLakeArgs) -> list[dict[str, Any]]:
                 },
             },
         ]
+        rules += raw_rules
     return rules
 
 
@@ -183,7 +185,13 @@ class GcsLake(pulumi.ComponentResource):
         }
 
     def build_grant(
-        self, name: str, identity: Any, access: str, prefix: str, paths: tuple[str, ...], opts: pulumi.ResourceOptions
+        self,
+        name: str,
+        identity: Any,
+        access: Access,
+        prefix: str,
+        paths: tuple[str, ...],
+        opts: pulumi.ResourceOptions,
     ) -> LakeGrant:
         """One conditional binding on the bucket for the identity's service account."""
         document = pulumi.Output.all(self.bucket.name, identity.binding.member).apply(

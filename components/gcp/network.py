@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -160,7 +161,8 @@ class Network(pulumi.ComponentResource):
             self._node_network()
         else:
             self.network = pulumi.Output.from_input(args.network)
-            self.subnetwork = pulumi.Output.from_input(args.subnetwork)
+            # Network args that name a network name its subnetwork too.
+            self.subnetwork = cast("pulumi.Output[str]", pulumi.Output.from_input(args.subnetwork))
             self.pods_range = self.services_range = None
 
         tcpxo_cidrs, gvnic_cidr, rdma_cidrs = carve_gpu_network(args.gpu_cidr)

@@ -8,21 +8,27 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
 
+from aiinfra.core import catalog
 from aiinfra.core.catalog import Fabric, machines, tpu_generation
+from aiinfra.core.vocab import CAPACITY_TYPES, TaintEffect
 from components.common import ArgProblems, Taint
 from components.contracts import NodePoolArgs
 from components.gcp.network import GkeNic
 
-CAPACITY_TYPES = ("on-demand", "spot", "reservation", "capacity-block")
 """capacity-block pools consume a calendar-mode future reservation, which GKE targets like a reservation."""
 RESERVED = ("reservation", "capacity-block")
 NIC_FABRICS = (Fabric.TCPXO, Fabric.RDMA)
 """Fabrics whose nodes need extra NICs on their own networks, in one zone, compactly placed."""
-TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
+GKE_TAINT_EFFECTS: dict[TaintEffect, str] = {
+    "NoSchedule": "NO_SCHEDULE",
+    "NoExecute": "NO_EXECUTE",
+    "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+}
 GPU_TAINT = Taint("nvidia.com/gpu", "present", "NoSchedule")
 TPU_TAINT = Taint("google.com/tpu", "present", "NoSchedule")
 RESERVATION_KEY = "compute.googleapis.com/reservation-name"
@@ -105,9 +111,9 @@ def pool_problems(
         )
     for i, taint in enumerate(pool.taints):
         problems.check(
-            taint.effect in TAINT_EFFECTS,
+            taint.effect in GKE_TAINT_EFFECTS,
             (*path, "taints", i, "effect"),
-            f"{taint.effect!r} — choose one of {', '.join(TAINT_EFFECTS)}",
+            f"{taint.effect!r} — choose one of {', '.join(GKE_TAINT_EFFECTS)}",
         )
     if shape.tpu is not None:
         _tpu_problems(problems, path, pool)
@@ -122,7 +128,7 @@ def _fabric_problems(problems: ArgProblems, path: tuple[str | int, ...], pool: N
     if shape.fabric not in NIC_FABRICS:
         problems.check(False, (*path, "fabric"), f"{shape.fabric.value!r} — not a GKE fabric; GKE offers tcpxo, rdma")
         return
-    machine = next((m for m in machines("gcp") if m.machine_type == shape.machine_type), None)
+    machine = catalog.machine("gcp", shape.machine_type)
     if machine is None or machine.fabric != shape.fabric:
         has = f"has {machine.fabric.value}" if machine and machine.fabric != Fabric.NONE else "has no GPU NIC fabric"
         offering = ", ".join(m.machine_type for m in machines("gcp") if m.fabric == shape.fabric)
@@ -200,7 +206,9 @@ class GkeNodePool(pulumi.ComponentResource):
             "oauth_scopes": [CLOUD_PLATFORM_SCOPE],
             "labels": node_labels(pool),
             "resource_labels": dict(args.labels),
-            "taints": [{"key": t.key, "value": t.value, "effect": TAINT_EFFECTS[t.effect]} for t in node_taints(pool)],
+            "taints": [
+                {"key": t.key, "value": t.value, "effect": GKE_TAINT_EFFECTS[t.effect]} for t in node_taints(pool)
+            ],
             "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
             "workload_metadata_config": {"mode": "GKE_METADATA"},
             "metadata": {"disable-legacy-endpoints": "true"},
@@ -227,7 +235,7 @@ class GkeNodePool(pulumi.ComponentResource):
                 "values": [pool.reservation_id],
             }
 
-        placement = None
+        placement: gcp.container.NodePoolPlacementPolicyArgsDict | None = None
         if tpu is not None and tpu.hosts > 1:
             # A multi-host slice forms only from hosts placed for its topology.
             placement = {"type": "COMPACT", "tpu_topology": tpu.topology}
@@ -235,7 +243,7 @@ class GkeNodePool(pulumi.ComponentResource):
             # Reserved capacity already sits where Google placed it; compact placement could only fail it.
             placement = {"type": "COMPACT"}
 
-        network_config = None
+        network_config: gcp.container.NodePoolNetworkConfigArgsDict | None = None
         if args.additional_networks:
             network_config = {
                 "additional_node_network_configs": [
@@ -260,7 +268,7 @@ class GkeNodePool(pulumi.ComponentResource):
             cluster=args.cluster,
             location=args.region,
             node_locations=list(args.zones),
-            node_config=node_config,
+            node_config=cast("gcp.container.NodePoolNodeConfigArgsDict", node_config),
             placement_policy=placement,
             network_config=network_config,
             management={"auto_repair": True, "auto_upgrade": True},

@@ -18,6 +18,7 @@ from typing import Any
 
 import pulumi
 
+from aiinfra.core.vocab import Access
 from components.contracts import DataLakeArgs, LakeGrant
 from components.s3_grants import s3_grant_document
 
@@ -53,7 +54,13 @@ class S3CompatibleLake(pulumi.ComponentResource):
         self.register_outputs({"endpoint": self.endpoint, "bucket": bucket, "url": self.url, "created": False})
 
     def build_grant(
-        self, name: str, identity: Any, access: str, prefix: str, paths: tuple[str, ...], opts: pulumi.ResourceOptions
+        self,
+        name: str,
+        identity: Any,
+        access: Access,
+        prefix: str,
+        paths: tuple[str, ...],
+        opts: pulumi.ResourceOptions,
     ) -> LakeGrant:
         document = s3_grant_document(
             bucket_arn=f"arn:{S3_COMPATIBLE_PARTITION}:s3:::{self._bucket}", access=access, paths=paths

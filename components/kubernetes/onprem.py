@@ -5,6 +5,8 @@ machines. What such a cluster needs installed is in `onprem_addons`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import pulumi
 import yaml
 
@@ -124,9 +126,11 @@ class OnPremCluster(ClusterAdapter):
             pool_problems(problems, ("node_pools", pool.name), pool)
         problems.raise_if_any()
         super().__init__("aiinfra:kubernetes:OnPremCluster", name, None, opts)
-        kubeconfig = pulumi.Output.from_input(args.kubeconfig)
+        # Checked not None above.
+        kubeconfig = pulumi.Output.from_input(cast("pulumi.Input[str]", args.kubeconfig))
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         # The server URL is an address, not a credential: it leaves the secret so reports can show it.
+        # None when the kubeconfig names no server (a placeholder secret): the plan shows the endpoint unknown.
         self.endpoint = pulumi.Output.unsecret(kubeconfig.apply(kubeconfig_server))  # type: ignore[assignment]
         self.register_outputs({"endpoint": self.endpoint})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -209,32 +210,41 @@ class OnPremAddons(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-local-nvme-sa", metadata={"name": app, "namespace": namespace, "labels": labels}, opts=self._child
         )
-        subject = {"kind": "ServiceAccount", "name": app, "namespace": namespace}
+        # These dicts use the Kubernetes API's camelCase field names, which pulumi-kubernetes accepts.
+        subject = cast("k8s.rbac.v1.SubjectArgsDict", {"kind": "ServiceAccount", "name": app, "namespace": namespace})
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-local-nvme-pv",
             metadata={"name": f"aiinfra-{app}-pv", "labels": labels},
-            role_ref={
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:persistent-volume-provisioner",
-            },
+            role_ref=cast(
+                "k8s.rbac.v1.RoleRefArgsDict",
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:persistent-volume-provisioner",
+                },
+            ),
             subjects=[subject],
             opts=self._child,
         )
         node_reader = k8s.rbac.v1.ClusterRole(
             f"{name}-local-nvme-nodes",
             metadata={"name": f"aiinfra-{app}-nodes", "labels": labels},
-            rules=[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}],
+            rules=cast(
+                "list[k8s.rbac.v1.PolicyRuleArgsDict]", [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+            ),
             opts=self._child,
         )
         k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-local-nvme-nodes",
             metadata={"name": f"aiinfra-{app}-nodes", "labels": labels},
-            role_ref={
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": node_reader.metadata.name,
-            },
+            role_ref=cast(
+                "k8s.rbac.v1.RoleRefArgsDict",
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": node_reader.metadata.name,
+                },
+            ),
             subjects=[subject],
             opts=self._child,
         )
@@ -286,11 +296,14 @@ class OnPremAddons(pulumi.ComponentResource):
         k8s.apps.v1.DaemonSet(
             f"{name}-local-nvme-provisioner",
             metadata={"name": app, "namespace": namespace, "labels": labels},
-            spec={
-                "selector": {"matchLabels": selector},
-                "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-                "template": {"metadata": {"labels": {**labels, **selector}}, "spec": pod_spec},
-            },
+            spec=cast(
+                "k8s.apps.v1.DaemonSetSpecArgsDict",
+                {
+                    "selector": {"matchLabels": selector},
+                    "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+                    "template": {"metadata": {"labels": {**labels, **selector}}, "spec": pod_spec},
+                },
+            ),
             opts=self._child,
         )
         return k8s.storage.v1.StorageClass(

@@ -26,6 +26,7 @@ import yaml
 from aiinfra.core import catalog
 from aiinfra.core.catalog import Fabric
 from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.core.vocab import CLOUDS, Cloud
 from components.common import ArgProblems
 from components.contracts import SYSTEM_NAMESPACE, NodePoolArgs
 from components.kubernetes import onprem, onprem_addons, versions
@@ -41,7 +42,6 @@ from components.kubernetes.meta import (
     valid_label_key,
 )
 
-CLOUDS = ("aws", "gcp", "azure", "onprem")
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 TOPOLOGY_LEVELS: dict[str, tuple[str, ...]] = {
     # EKS labels nodes of instance types with EC2 instance topology, layer 1 the farthest from the node.
@@ -156,7 +156,7 @@ class AcceleratorClass:
 
 def machine_resources(pool: NodePoolArgs) -> NodeResources | None:
     """vCPUs and memory of the pool's machine type from the catalog; None when the catalog does not know it."""
-    shape = next((m for m in catalog.machines(pool.shape.cloud) if m.machine_type == pool.shape.machine_type), None)
+    shape = catalog.machine(pool.shape.cloud, pool.shape.machine_type)
     return NodeResources(cpus=shape.vcpus, memory_gib=shape.memory_gib) if shape else None
 
 
@@ -266,7 +266,7 @@ def kueue_manager_config(*, excluded_prefixes: tuple[str, ...] = EXCLUDED_RESOUR
 class PlatformLayerArgs:
     provider: k8s.Provider
     """The cluster's Kubernetes provider (`Cluster.kubernetes_provider`); every object goes through it."""
-    cloud: str
+    cloud: Cloud
     """aws, gcp, azure or onprem: decides device plugins, metrics source and topology labels."""
     kubernetes_version: str
     """The cluster's Kubernetes minor version; must be in aiinfra.core.catalog.data.SUPPORTED_KUBERNETES."""
@@ -298,7 +298,7 @@ class PlatformLayerArgs:
     """The cluster's tags, as labels on every object (values made label-safe)."""
 
 
-def _problems(name: str, args: PlatformLayerArgs) -> ArgProblems:
+def platform_problems(name: str, args: PlatformLayerArgs) -> ArgProblems:
     problems = ArgProblems(name)
     problems.check(args.cloud in CLOUDS, "cloud", f"{args.cloud!r} — choose one of {', '.join(CLOUDS)}")
     problems.check(
@@ -363,9 +363,13 @@ class PlatformLayer(pulumi.ComponentResource):
     resource_flavors: dict[str, k8s.apiextensions.CustomResource]
     topology: k8s.apiextensions.CustomResource | None
     onprem_addons: onprem_addons.OnPremAddons | None
+    dcgm_exporter: k8s.helm.v3.Release | None
+    """NVIDIA's DCGM exporter, on clusters with GPU pools where no operator brings one (EKS by default)."""
+    scrape_config: k8s.core.v1.ConfigMap | None
+    """Prometheus scrape configuration for the GPU metrics, on clusters with GPU pools."""
 
     def __init__(self, name: str, args: PlatformLayerArgs, opts: pulumi.ResourceOptions | None = None):
-        _problems(name, args).raise_if_any()  # before registering anything
+        platform_problems(name, args).raise_if_any()  # before registering anything
         super().__init__("aiinfra:kubernetes:PlatformLayer", name, None, opts)
         self._labels = object_labels(args.tags)
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
@@ -595,8 +599,9 @@ class PlatformLayer(pulumi.ComponentResource):
 def team_share(cls: AcceleratorClass, accelerators: int) -> tuple[int, int] | None:
     """(cpus, memory GiB) of the nodes that `accelerators` of `cls` come with, on its largest flavor;
     None when a flavor's node size is unknown."""
-    if not cls.flavors or any(f.node is None for f in cls.flavors):
+    sized = [(f, f.node) for f in cls.flavors if f.node is not None]
+    if not sized or len(sized) < len(cls.flavors):
         return None
-    best = max(cls.flavors, key=lambda f: f.node.cpus / max(f.accelerators_per_node, 1))  # type: ignore[union-attr]
+    best, node = max(sized, key=lambda pair: pair[1].cpus / max(pair[0].accelerators_per_node, 1))
     nodes = math.ceil(accelerators / max(best.accelerators_per_node, 1))
-    return nodes * best.node.cpus, nodes * best.node.memory_gib  # type: ignore[union-attr]
+    return nodes * node.cpus, nodes * node.memory_gib

@@ -19,11 +19,13 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
+from aiinfra.core.vocab import POD_SECURITY_LEVELS, PodSecurityLevel
 from components.common import ArgProblems
 from components.kubernetes import versions
 from components.kubernetes.meta import (
@@ -35,7 +37,6 @@ from components.kubernetes.meta import (
 )
 from components.kubernetes.platform import AcceleratorClass, flavor_resources, team_share
 
-POD_SECURITY_LEVELS = ("restricted", "baseline", "privileged")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 TEAM_LABEL = "aiinfra.dev/team"
 
@@ -87,7 +88,7 @@ class TenancyArgs:
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Binds the service account to the team's cloud identity, e.g. `eks.amazonaws.com/role-arn`,
     `iam.gke.io/gcp-service-account` or `azure.workload.identity/client-id`. Defaults to none."""
-    pod_security: str = "restricted"
+    pod_security: PodSecurityLevel = "restricted"
     """Pod Security Admission level enforced (and audited, warned). Defaults to restricted; RDMA pods that
     need IPC_LOCK or fabric daemons that need host access require baseline or privileged."""
     pods: int = 500
@@ -141,9 +142,10 @@ def quota_hard(args: TenancyArgs) -> dict[str, str]:
         key = f"requests.{cls.resource}"
         hard[key] = str(int(hard.get(key, "0")) + args.quotas.get(cls.model, 0))
     shares = [team_share(args.accelerator_classes[m], n) for m, n in args.quotas.items() if n > 0]
-    if all(s is not None for s in shares):
-        hard["requests.cpu"] = str(args.extra_cpus + sum(s[0] for s in shares))  # type: ignore[index]
-        hard["requests.memory"] = f"{args.extra_memory_gib + sum(s[1] for s in shares)}Gi"  # type: ignore[index]
+    sized = [s for s in shares if s is not None]
+    if len(sized) == len(shares):
+        hard["requests.cpu"] = str(args.extra_cpus + sum(cpus for cpus, _ in sized))
+        hard["requests.memory"] = f"{args.extra_memory_gib + sum(memory for _, memory in sized)}Gi"
     hard["pods"] = str(args.pods)
     return dict(sorted(hard.items()))
 
@@ -209,7 +211,7 @@ def network_policy_specs(
     return specs
 
 
-def _problems(name: str, args: TenancyArgs, namespace: str) -> ArgProblems:
+def tenancy_problems(name: str, args: TenancyArgs, namespace: str) -> ArgProblems:
     problems = ArgProblems(name)
     problems.check(
         valid_dns_label(args.team) and len(args.team) <= 40,
@@ -277,7 +279,7 @@ class Tenancy(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TenancyArgs, opts: pulumi.ResourceOptions | None = None):
         namespace = args.namespace or team_namespace(args.team)
-        _problems(name, args, namespace).raise_if_any()  # before registering anything
+        tenancy_problems(name, args, namespace).raise_if_any()  # before registering anything
         super().__init__("aiinfra:kubernetes:Tenancy", name, None, opts)
         labels = object_labels(args.tags, {TEAM_LABEL: args.team})
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
@@ -303,8 +305,10 @@ class Tenancy(pulumi.ComponentResource):
         )
         ns_name = ns.metadata.name
 
-        def meta(object_name: str, **extra) -> dict:
-            return {"name": object_name, "namespace": ns_name, "labels": labels, **extra}
+        def meta(object_name: str, **extra) -> k8s.meta.v1.ObjectMetaArgsDict:
+            return cast(
+                "k8s.meta.v1.ObjectMetaArgsDict", {"name": object_name, "namespace": ns_name, "labels": labels, **extra}
+            )
 
         k8s.core.v1.ResourceQuota(
             f"{name}-quota", metadata=meta("team-quota"), spec={"hard": quota_hard(args)}, opts=child
@@ -312,19 +316,28 @@ class Tenancy(pulumi.ComponentResource):
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=meta("team-defaults"),
-            spec={
-                "limits": [
-                    {
-                        "type": "Container",
-                        "defaultRequest": dict(args.default_request),
-                        "default": dict(args.default_limit),
-                    }
-                ]
-            },
+            # camelCase field names, which pulumi-kubernetes accepts.
+            spec=cast(
+                "k8s.core.v1.LimitRangeSpecArgsDict",
+                {
+                    "limits": [
+                        {
+                            "type": "Container",
+                            "defaultRequest": dict(args.default_request),
+                            "default": dict(args.default_limit),
+                        }
+                    ]
+                },
+            ),
             opts=child,
         )
         for policy, spec in network_policy_specs(args.egress, args.service_egress).items():
-            k8s.networking.v1.NetworkPolicy(f"{name}-{policy}", metadata=meta(policy), spec=spec, opts=child)
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy}",
+                metadata=meta(policy),
+                spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", spec),
+                opts=child,
+            )
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata=meta(args.service_account, annotations=dict(args.service_account_annotations)),

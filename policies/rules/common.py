@@ -72,7 +72,7 @@ def get(value: Any, *path: str | int) -> Any:
         if value is UNKNOWN:
             return UNKNOWN
         if isinstance(value, dict):
-            value = value.get(key)  # type: ignore[arg-type]
+            value = value.get(key)  # type: ignore[arg-type]  # an int key of a dict just finds nothing
         elif isinstance(value, list) and isinstance(key, int) and -len(value) <= key < len(value):
             value = value[key]
         else:

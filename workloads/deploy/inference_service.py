@@ -20,6 +20,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,8 +38,7 @@ from components.kubernetes.meta import (
     taint_tolerations,
     valid_dns_label,
 )
-from workloads.serving.metrics import QUEUE_DEPTH
-from workloads.serving.settings import DEFAULT_PORT, ServerSettings
+from workloads.serving.settings import DEFAULT_PORT, QUEUE_DEPTH, ServerSettings
 
 DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-serving:0.1.0"
 """workloads/serving/Dockerfile, built and pushed at this tag."""
@@ -159,7 +159,7 @@ def _client_problems(problems: ArgProblems, args: InferenceServiceArgs) -> None:
     )
 
 
-def _validate(name: str, args: InferenceServiceArgs) -> None:
+def service_problems(name: str, args: InferenceServiceArgs) -> ArgProblems:
     problems = ArgProblems(name)
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
@@ -213,7 +213,7 @@ def _validate(name: str, args: InferenceServiceArgs) -> None:
     )
     for arg, message in settings.problems():
         problems.check(False, arg, message)
-    problems.raise_if_any()
+    return problems
 
 
 def server_args(args: InferenceServiceArgs) -> list[str]:
@@ -335,35 +335,40 @@ class InferenceService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: InferenceServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("aiinfra:workloads:InferenceService", name, None, opts)
-        _validate(name, args)
+        service_problems(name, args).raise_if_any()  # before registering anything
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         selector = serving_selector(name)
         labels = object_labels(args.tags, selector, {"app.kubernetes.io/component": "inference"})
         pod_labels = labels | (AZURE_WORKLOAD_IDENTITY_LABEL if args.shape.cloud == "azure" else {})
 
-        def metadata(annotations: Mapping[str, str] | None = None) -> dict:
+        def metadata(annotations: Mapping[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgsDict:
             meta = {"name": name, "namespace": args.namespace, "labels": labels}
-            return meta | {"annotations": dict(annotations)} if annotations else meta
+            return cast(
+                "k8s.meta.v1.ObjectMetaArgsDict", meta | {"annotations": dict(annotations)} if annotations else meta
+            )
 
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=metadata(),
-            spec={
-                # No `replicas`: the HPA owns the count, and a `pulumi up` must not reset it.
-                "selector": {"matchLabels": selector},
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {
-                    "metadata": {
-                        "labels": pod_labels,
-                        "annotations": {
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(DEFAULT_PORT),
-                            "prometheus.io/path": "/metrics",
+            spec=cast(
+                "k8s.apps.v1.DeploymentSpecArgsDict",
+                {
+                    # No `replicas`: the HPA owns the count, and a `pulumi up` must not reset it.
+                    "selector": {"matchLabels": selector},
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                    "template": {
+                        "metadata": {
+                            "labels": pod_labels,
+                            "annotations": {
+                                "prometheus.io/scrape": "true",
+                                "prometheus.io/port": str(DEFAULT_PORT),
+                                "prometheus.io/path": "/metrics",
+                            },
                         },
+                        "spec": _pod_spec(args, selector),
                     },
-                    "spec": _pod_spec(args, selector),
                 },
-            },
+            ),
             opts=child,
         )
         k8s.core.v1.Service(
@@ -371,41 +376,53 @@ class InferenceService(pulumi.ComponentResource):
             metadata=metadata(
                 INTERNAL_LOAD_BALANCER_ANNOTATIONS[args.shape.cloud] if args.internal_load_balancer else None
             ),
-            spec={
-                "type": "LoadBalancer" if args.internal_load_balancer else "ClusterIP",
-                "selector": selector,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-            },
+            spec=cast(
+                "k8s.core.v1.ServiceSpecArgsDict",
+                {
+                    "type": "LoadBalancer" if args.internal_load_balancer else "ClusterIP",
+                    "selector": selector,
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                },
+            ),
             opts=child,
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-hpa",
             metadata=metadata(),
-            spec={
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-                "minReplicas": args.min_replicas,
-                "maxReplicas": args.max_replicas,
-                "metrics": _autoscaling_metrics(args),
-            },
+            spec=cast(
+                "k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgsDict",
+                {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                    "minReplicas": args.min_replicas,
+                    "maxReplicas": args.max_replicas,
+                    "metrics": _autoscaling_metrics(args),
+                },
+            ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[deployment])),
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=metadata(),
             # maxUnavailable, not minAvailable: a single replica must not block node drains forever.
-            spec={"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            spec=cast(
+                k8s.policy.v1.PodDisruptionBudgetSpecArgsDict,
+                {"maxUnavailable": 1, "selector": {"matchLabels": selector}},
+            ),
             opts=child,
         )
         clients = client_ingress(args)
         if clients:
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-clients",
-                metadata={**metadata(), "name": f"{name}-clients"},
-                spec={
-                    "podSelector": {"matchLabels": selector},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": DEFAULT_PORT}]}],
-                },
+                metadata=cast("k8s.meta.v1.ObjectMetaArgsDict", {**metadata(), "name": f"{name}-clients"}),
+                spec=cast(
+                    "k8s.networking.v1.NetworkPolicySpecArgsDict",
+                    {
+                        "podSelector": {"matchLabels": selector},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{"from": clients, "ports": [{"protocol": "TCP", "port": DEFAULT_PORT}]}],
+                    },
+                ),
                 opts=child,
             )
         self.service_name = name

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.core.catalog import Fabric, NodeShape, machines
+from aiinfra.core import catalog
+from aiinfra.core.catalog import Fabric, NodeShape
 from components.common import ArgProblems, Taint
 from components.kubernetes import versions
 from components.kubernetes.fabric import pod_wiring
@@ -97,7 +98,7 @@ class TrainingJobArgs:
 
 def _machine_size(shape: NodeShape) -> tuple[float, int] | None:
     """(vCPUs, memory GiB) of the pool's machine type, from the catalog; None on-prem and for TPU hosts."""
-    machine = next((m for m in machines(shape.cloud) if m.machine_type == shape.machine_type), None)
+    machine = catalog.machine(shape.cloud, shape.machine_type)
     return (machine.vcpus, machine.memory_gib) if machine else None
 
 
@@ -109,7 +110,7 @@ def pod_size(args: TrainingJobArgs) -> tuple[float, int]:
     return cpu, memory
 
 
-def _validate(name: str, args: TrainingJobArgs) -> None:
+def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
     problems = ArgProblems(name)
     shape = args.shape
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
@@ -156,7 +157,7 @@ def _validate(name: str, args: TrainingJobArgs) -> None:
         "onprem_scratch_gib",
         "on-prem only; cloud nodes with local NVMe get /scratch without it",
     )
-    problems.raise_if_any()
+    return problems
 
 
 def torchrun_command(name: str, service: str, args: TrainingJobArgs) -> list[str]:
@@ -285,7 +286,7 @@ class TrainingJob(pulumi.ComponentResource):
     """Where the trained model is exported (what an InferenceService serves)."""
 
     def __init__(self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
-        _validate(name, args)
+        job_problems(name, args).raise_if_any()  # before registering anything
         super().__init__("aiinfra:workloads:TrainingJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         labels = object_labels(args.tags, {"app.kubernetes.io/name": "training", "app.kubernetes.io/instance": name})
@@ -296,12 +297,15 @@ class TrainingJob(pulumi.ComponentResource):
         service = k8s.core.v1.Service(
             f"{name}-service",
             metadata={"name": self.service_name, "namespace": args.namespace, "labels": labels},
-            spec={
-                "clusterIP": "None",
-                "publishNotReadyAddresses": True,  # pod 0 must resolve before it is ready
-                "selector": {"jobset.sigs.k8s.io/jobset-name": name},
-                "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "targetPort": RENDEZVOUS_PORT}],
-            },
+            spec=cast(
+                "k8s.core.v1.ServiceSpecArgsDict",
+                {
+                    "clusterIP": "None",
+                    "publishNotReadyAddresses": True,  # pod 0 must resolve before it is ready
+                    "selector": {"jobset.sigs.k8s.io/jobset-name": name},
+                    "ports": [{"name": "rendezvous", "port": RENDEZVOUS_PORT, "targetPort": RENDEZVOUS_PORT}],
+                },
+            ),
             opts=child,
         )
         annotations = {EXCLUSIVE_TOPOLOGY: "cloud.google.com/gke-nodepool"} if args.shape.tpu else {}

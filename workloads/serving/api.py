@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -60,7 +60,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, message: str, *, type: str, param: str | None = None, headers: dict[str, str] | None = None
+    status: int, message: str, *, type: str, param: str | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": type, "param": param}}, status, headers=headers)
 
@@ -163,6 +163,10 @@ def _prompts(fields: dict[str, Any], max_prompts: int) -> tuple[tuple[int, ...],
     return tuple(tuple(encode(t)) for t in texts)
 
 
+@overload
+def _integer(fields: dict[str, Any], name: str, default: int) -> int: ...
+@overload
+def _integer(fields: dict[str, Any], name: str, default: int | None) -> int | None: ...
 def _integer(fields: dict[str, Any], name: str, default: int | None) -> int | None:
     value = fields.get(name)
     if value is None:

@@ -126,6 +126,7 @@ class ModelServer:
             max_seq_len=self.max_seq_len,
             max_prompts=self.settings.max_batch_size,
         )
+        assert self.batcher is not None  # ready implies a started batcher
         try:
             futures = self.batcher.submit([GenerationRequest(p, parsed.sampling) for p in parsed.prompts])
         except QueueFullError:

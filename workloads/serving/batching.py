@@ -122,7 +122,7 @@ class Batcher:
                     return batch
 
 
-def _settle(outcomes: list[tuple[asyncio.Future, object, Exception | None]]) -> None:
+def _settle(outcomes: Sequence[tuple[asyncio.Future, object, Exception | None]]) -> None:
     """On the event loop: complete the futures still awaited (one is done already if its request was cancelled)."""
     for future, result, error in outcomes:
         if future.done():

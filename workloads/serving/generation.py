@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from workloads.shared.tokenizer import EOS_ID, PAD_ID, decode
+
+if TYPE_CHECKING:
+    from workloads.shared.model import Transformer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +119,7 @@ class Batch:
         self._progress = [_Progress(r) for r in requests]
         self._active = list(range(len(requests)))
         use_cache = kv_cache and hasattr(model, "new_cache")
-        self._cache = model.new_cache(len(requests), width) if use_cache else None
+        self._cache = cast("Transformer", model).new_cache(len(requests), width) if use_cache else None
         """With a cache: one row per active sequence, in the order of `_active`."""
         self._chosen: torch.Tensor | None = None
         """With a cache, after the prefill: the token each active sequence chose last, not yet fed to the model."""

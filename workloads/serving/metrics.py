@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from workloads.serving.settings import QUEUE_DEPTH
+
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-QUEUE_DEPTH = "aiinfra_queue_depth"
-"""Sequences waiting for a batch; the per-pod metric the HPA scales on when a metrics adapter serves it."""
 
 
 class ServingMetrics:

@@ -10,6 +10,10 @@ from typing import Any
 
 DEFAULT_PORT = 8000
 
+QUEUE_DEPTH = "aiinfra_queue_depth"
+"""Sequences waiting for a batch; the per-pod metric the HPA scales on when a metrics adapter serves it. Here,
+not in `metrics`, so the deploy component reads it without importing prometheus_client."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class ServerSettings:

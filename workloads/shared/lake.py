@@ -6,7 +6,7 @@ import posixpath
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from fsspec import AbstractFileSystem
 from fsspec.core import url_to_fs
@@ -51,7 +51,7 @@ class Lake:
         return self.fs.exists(self.path(*parts))
 
     def read_bytes(self, *parts: str) -> bytes:
-        return self.fs.cat_file(self.path(*parts))
+        return cast(bytes, self.fs.cat_file(self.path(*parts)))
 
     def write_bytes(self, data: bytes, *parts: str) -> None:
         """Write one object. Readers never see a partial file: a temp file renamed into place on local

@@ -7,8 +7,9 @@ decodes incrementally: each layer's keys and values are kept per row, so a step 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -193,6 +194,9 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -212,12 +216,13 @@ class Transformer(nn.Module):
         self.rope_sin.copy_(sin)
         nn.init.normal_(self.embedding.weight, std=0.02)
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layers)
-        for block in self.blocks:
+        blocks = cast("Sequence[Block]", self.blocks)
+        for block in blocks:
             for linear in (block.attention.qkv, block.mlp.gate, block.mlp.up):
                 nn.init.normal_(linear.weight, std=0.02)
             for linear in (block.attention.out, block.mlp.down):
                 nn.init.normal_(linear.weight, std=residual_std)
-        for norm in (self.norm, *(n for b in self.blocks for n in (b.attention_norm, b.mlp_norm))):
+        for norm in (self.norm, *(n for b in blocks for n in (b.attention_norm, b.mlp_norm))):
             nn.init.ones_(norm.weight)
 
     def forward(

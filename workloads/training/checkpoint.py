@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint import state_dict_loader, state_dict_saver
 from torch.distributed.checkpoint._fsspec_filesystem import FsspecReader, FsspecWriter
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 from torch.distributed.checkpoint.stateful import Stateful
@@ -85,7 +85,7 @@ class _ShardWriter(FsspecWriter):
     def write_data(self, plan, planner):
         written = super().write_data(plan, planner)
         written.wait()
-        faults.crash_if_armed(self.rank, self.step)
+        faults.crash_if_armed(cast(int, self.rank), self.step)
         return written
 
 
@@ -109,7 +109,7 @@ class Checkpointer:
 
     def load(self, state: TrainState, step: int) -> None:
         reader = FsspecReader(self.lake.url(f"{STEP_PREFIX}{step}"), **self.lake.storage_options)
-        dcp.load({"train": state}, storage_reader=reader, no_dist=self.single_process)
+        state_dict_loader.load({"train": state}, storage_reader=reader, no_dist=self.single_process)
 
     def save(self, state: TrainState, step: int) -> None:
         self.wait()
@@ -121,12 +121,15 @@ class Checkpointer:
             storage_options=dict(self.lake.storage_options),
         )
         if self.async_save:
-            future = dcp.async_save(
-                {"train": state}, storage_writer=writer, process_group=self.process_group, no_dist=self.single_process
+            future = state_dict_saver.async_save(
+                {"train": state},
+                storage_writer=writer,
+                process_group=cast("dist.ProcessGroup | None", self.process_group),
+                no_dist=self.single_process,
             )
-            self._pending = (step, future)
+            self._pending = (step, cast(Future, future))  # a Future without an async_stager
         else:
-            dcp.save({"train": state}, storage_writer=writer, no_dist=self.single_process)
+            state_dict_saver.save({"train": state}, storage_writer=writer, no_dist=self.single_process)
             self._commit(step)
 
     def wait(self) -> None:

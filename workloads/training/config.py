@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import posixpath
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 PARALLELISMS = ("ddp", "fsdp")
 DEFAULT_DATASET = "datasets/tiny-corpus"
@@ -77,7 +77,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         if f.type == "bool":
             parser.add_argument(_option(f.name), action="store_true", help=f.metadata["help"])
         else:
-            parser.add_argument(_option(f.name), type=_TYPES[f.type], default=f.default, help=f.metadata["help"])
+            parser.add_argument(
+                _option(f.name), type=_TYPES[cast(str, f.type)], default=f.default, help=f.metadata["help"]
+            )
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> TrainConfig:

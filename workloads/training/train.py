@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -70,7 +70,7 @@ def parallelize(model: Transformer, config: TrainConfig, device: torch.device, w
     )
     for block in model.blocks:
         fully_shard(block, mp_policy=precision)
-    return fully_shard(model, mp_policy=precision)
+    return cast(nn.Module, fully_shard(model, mp_policy=precision))
 
 
 def adamw(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
@@ -142,6 +142,7 @@ class Trainer:
         """Load the latest complete checkpoint, if any; return its step."""
         step = self.checkpointer.latest_step() if self.checkpointer else None
         if step is not None:
+            assert self.checkpointer is not None  # a step comes only from a checkpointer
             self.checkpointer.load(self.state, step)
         return step
 
@@ -195,7 +196,7 @@ class Trainer:
         weights = get_model_state_dict(self.model, options=full)
         if self.rank == 0:
             export_state_dict(
-                weights,
+                cast("dict[str, torch.Tensor]", weights),
                 self.model_config,
                 self.lake.url("models", self.config.run),
                 storage_options=self.config.storage_options,

@@ -25,6 +25,7 @@ from aiinfra.core.catalog.data import (
     TPU_GENERATIONS,
 )
 from aiinfra.core.catalog.model import Fabric, MachineShape, Offered, Price, TpuGeneration
+from aiinfra.core.vocab import CLOUDS
 
 __all__ = [
     "CLOUDS",
@@ -40,13 +41,14 @@ __all__ = [
     "aks_system_pool_nodes",
     "azure_region_zones",
     "gpu_models",
+    "machine",
     "machines",
     "parse_accelerator",
     "resolve",
     "tpu_generation",
 ]
 
-CLOUDS = ("aws", "gcp", "azure", "onprem")
+_MACHINES_BY_TYPE = {(m.cloud, m.machine_type): m for m in MACHINES}
 FABRIC_OF_CLOUD = {
     Fabric.EFA: "aws",
     Fabric.TCPXO: "gcp",
@@ -133,6 +135,12 @@ def machines(cloud: str) -> tuple[MachineShape, ...]:
     return tuple(m for m in MACHINES if m.cloud == cloud)
 
 
+def machine(cloud: str, machine_type: str | None) -> MachineShape | None:
+    """The catalog's entry for a machine type of a cloud (vCPUs, memory, accelerators, fabric, price); None for
+    a type it does not list, on-prem nodes and TPU hosts."""
+    return _MACHINES_BY_TYPE.get((cloud, machine_type or ""))
+
+
 def gpu_models() -> tuple[str, ...]:
     models = {m.accelerator for m in MACHINES if m.accelerator != "cpu"} | set(ONPREM_ACCELERATORS)
     return tuple(sorted(models))
@@ -172,7 +180,7 @@ def parse_accelerator(text: str) -> AcceleratorRequest:
     known = gpu_models()
     model = gpu["model"] if gpu else None
     canonical = next((k for k in known if model and k.lower() == model.lower()), None)
-    if canonical is None:
+    if gpu is None or canonical is None:
         raise CatalogError(
             [
                 (
