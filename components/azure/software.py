@@ -18,6 +18,7 @@ from typing import cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from aiinfra.core.exceptions import workload_named
 from components.azure.agent_pool import LOCAL_NVME_LABEL, uses_infiniband
 from components.contracts import NodePoolArgs
 from components.kubernetes.meta import CRITICAL_ADDONS_TOLERATION
@@ -37,8 +38,9 @@ RDMA_RESOURCE = "shared_ib"
 """Pods request `rdma/shared_ib: 1` (plus IPC_LOCK) to use every InfiniBand port of their node."""
 RDMA_HCA_MAX = 63
 """Pods that may share a node's InfiniBand ports at once."""
-NVME_IMAGE = "mcr.microsoft.com/mirror/docker/library/ubuntu:24.04"
-"""Only its nsenter is used: the script runs in the host's namespaces with the host's mdadm."""
+NVME_IMAGE = workload_named("aiinfra-system/aiinfra-nvme-raid0").images[0]
+"""Only its nsenter is used: the script runs in the host's namespaces with the host's mdadm. Pinned with its
+reviewed exception (aiinfra.core.exceptions): it runs privileged."""
 SCRATCH_PATH = "/mnt/nvme"
 """Where the RAID0 array is mounted on every node labelled `aiinfra.dev/local-nvme=raid0`; workloads mount
 it as a hostPath volume."""

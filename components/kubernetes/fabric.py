@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiinfra.core.catalog import Fabric, NodeShape
+from aiinfra.core.exceptions import sidecar_named
 from components.kubernetes.meta import container_resources, env_vars
 
 GKE_GPU_NICS = 8
@@ -38,9 +39,9 @@ EFA_ENV = {
     "NCCL_SOCKET_IFNAME": "^lo,docker",
 }
 
-TCPXO_DAEMON_IMAGE = "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14"
-"""GPUDirect-TCPXO release notes (GoogleCloudPlatform/container-engine-accelerators gpudirect-tcpxo), release
-of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11."""
+TCPXO_DAEMON = sidecar_named("tcpxo-daemon")
+"""Google's RxDM, with its reviewed exception (aiinfra.core.exceptions): root, NET_ADMIN."""
+TCPXO_DAEMON_IMAGE = TCPXO_DAEMON.image
 TCPXO_GPU_NICS = GKE_GPU_NICS
 TCPXO_ENV = {
     # The "required NCCL configs" of the same release.
@@ -156,7 +157,7 @@ def pod_wiring(shape: NodeShape) -> FabricWiring:
 def _tcpxo_daemon() -> dict[str, Any]:
     """Google's tcpxo-daemon (RxDM) as a native sidecar: it must run for as long as NCCL does."""
     return {
-        "name": "tcpxo-daemon",
+        "name": TCPXO_DAEMON.container,
         "image": TCPXO_DAEMON_IMAGE,
         "restartPolicy": "Always",
         "command": ["/bin/sh", "-c"],
@@ -176,6 +177,6 @@ def _tcpxo_daemon() -> dict[str, Any]:
             "runAsUser": 0,
             "runAsNonRoot": False,
             "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_BIND_SERVICE"]},
+            "capabilities": {"drop": ["ALL"], "add": list(TCPXO_DAEMON.capabilities)},
         },
     }

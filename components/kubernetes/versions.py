@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiinfra.core.exceptions import workload_named
+
 
 @dataclass(frozen=True, kw_only=True)
 class HelmChart:
@@ -95,9 +97,10 @@ DCGM_EXPORTER = HelmChart(
     as_of="2026-11",
 )
 
-LOCAL_VOLUME_PROVISIONER_IMAGE = "registry.k8s.io/sig-storage/local-volume-provisioner:v2.9.0"
+LOCAL_VOLUME_PROVISIONER_IMAGE = workload_named("aiinfra-system/local-nvme-provisioner").images[0]
 """sig-storage-local-static-provisioner v2.9.0 (helm/provisioner/Chart.yaml appVersion), rendered here
-rather than through its chart so every object is validated and carries resource limits."""
+rather than through its chart so every object is validated and carries resource limits. Pinned with its
+reviewed exception (aiinfra.core.exceptions): it runs privileged."""
 LOCAL_VOLUME_PROVISIONER_SOURCE = "https://github.com/kubernetes-sigs/sig-storage-local-static-provisioner"
 
 ALL_CHARTS = (KUEUE, JOBSET, GPU_OPERATOR, NETWORK_OPERATOR, DCGM_EXPORTER)

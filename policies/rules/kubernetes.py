@@ -1,8 +1,10 @@
 """Kubernetes rules: pod security of every workload kind (Pod, Deployment, DaemonSet, StatefulSet,
 ReplicaSet, Job, CronJob, JobSet), GPU scheduling, images, Services and RBAC bindings.
 
-Device plugins and fabric daemons legitimately need host access: each pod-security rule takes an
-`allowlist` of reviewed workloads (namespace/name) with the reason, in the policy config.
+Device plugins and fabric daemons legitimately need host access. aiinfra's own are reviewed once, in
+`aiinfra.core.exceptions`, and let through in every environment while they run exactly their reviewed images;
+a container requesting an RDMA device may add the capability verbs need. Each pod-security rule also takes an
+`allowlist` of the environment's own reviewed workloads (namespace/name) with the reason, in the policy config.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy, Severity
+
+from aiinfra.core.exceptions import DEVICE_CAPABILITIES, reviewed_sidecar, reviewed_workload
 
 from .common import (
     AIINFRA,
@@ -85,6 +89,31 @@ def _container_setting(spec: dict[str, Any], container: dict[str, Any], *path: s
     return own if own is not None else get(spec, "securityContext", *path)
 
 
+def _added_capabilities(container: dict[str, Any]) -> list[Any]:
+    return items(get(container, "securityContext", "capabilities", "add"))
+
+
+def reviewed_daemon(key: str, rule: str, specs: list[dict[str, Any]]) -> bool:
+    """Whether the workload is one of aiinfra's reviewed node daemons, running only its reviewed images."""
+    images = [c.get("image") for spec in specs for c in containers(spec)]
+    named = [i for i in images if isinstance(i, str)]
+    return len(named) == len(images) and reviewed_workload(key, rule, named) is not None
+
+
+def without_reviewed_sidecars(spec: dict[str, Any], rule: str) -> dict[str, Any]:
+    """The pod spec less the reviewed fabric sidecars `rule` lets through: same name and image, no more
+    capabilities than reviewed, not privileged."""
+
+    def reviewed(container: Any) -> bool:
+        if not isinstance(container, dict) or is_true(get(container, "securityContext", "privileged")):
+            return False
+        entry = reviewed_sidecar(str(container.get("name")), str(container.get("image")), rule)
+        return entry is not None and set(_added_capabilities(container)) <= set(entry.capabilities)
+
+    kept = {field: [c for c in items(spec.get(field)) if not reviewed(c)] for field in ("containers", "initContainers")}
+    return {**spec, **{field: value for field, value in kept.items() if field in spec}}
+
+
 PodCheck = Callable[[dict[str, Any]], Iterable[str]]
 
 
@@ -106,10 +135,11 @@ def pod_security_rule(
         )
         def validate(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
             key = workload_key(props, args)
-            if allowlisted(args.get_config(), key):
+            specs = pod_specs(args.resource_type, props)
+            if allowlisted(args.get_config(), key) or reviewed_daemon(key, name, specs):
                 return
-            for spec in pod_specs(args.resource_type, props):
-                for problem in check(spec):
+            for spec in specs:
+                for problem in check(without_reviewed_sidecars(spec, name)):
                     yield f"{key}: {problem}"
 
         return validate
@@ -170,7 +200,7 @@ RESTRICTED_ADDABLE = ("NET_BIND_SERVICE",)
 
 @pod_security_rule(
     "k8s-no-added-capabilities",
-    "Containers add no Linux capabilities beyond NET_BIND_SERVICE, unless on the reviewed allowlist.",
+    "Containers add no Linux capabilities beyond NET_BIND_SERVICE (and IPC_LOCK with an RDMA device), unless reviewed.",
     Severity.HIGH,
     "Remove securityContext.capabilities.add (drop ALL instead), or add the workload (e.g. an RDMA job that "
     "needs IPC_LOCK) with its reason to the policy's allowlist after review.",
@@ -178,9 +208,14 @@ RESTRICTED_ADDABLE = ("NET_BIND_SERVICE",)
 )
 def no_added_capabilities(spec: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
-        added = [
-            c for c in items(get(container, "securityContext", "capabilities", "add")) if c not in RESTRICTED_ADDABLE
-        ]
+        allowed: set[str] = set(RESTRICTED_ADDABLE)
+        for section in ("requests", "limits"):
+            devices = get(container, "resources", section)
+            if devices is UNKNOWN:  # during preview: it may request the device
+                allowed.update(c for capabilities in DEVICE_CAPABILITIES.values() for c in capabilities)
+            for device in devices if isinstance(devices, dict) else ():
+                allowed.update(DEVICE_CAPABILITIES.get(device, ()))
+        added = [c for c in _added_capabilities(container) if c not in allowed]
         if added:
             yield f"container {container.get('name')} adds {', '.join(map(str, added))}"
 
@@ -277,9 +312,10 @@ def _requests_gpu(spec: dict[str, Any]) -> bool | None:
 )
 def gpu_pods_request_gpus(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     key = workload_key(props, args)
-    if allowlisted(args.get_config(), key):
+    specs = pod_specs(args.resource_type, props)
+    if allowlisted(args.get_config(), key) or reviewed_daemon(key, "k8s-gpu-pods-request-gpus", specs):
         return
-    for spec in pod_specs(args.resource_type, props):
+    for spec in specs:
         if _targets_gpu_nodes(spec) and _requests_gpu(spec) is False:
             yield f"{key}: targets GPU nodes but requests no {GPU}"
 

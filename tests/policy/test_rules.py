@@ -486,6 +486,16 @@ UNKNOWN_CASES: dict[str, list] = {
     "azure-aks-private-or-authorized-ips": [resource(AKS, {"apiServerAccessProfile": UNKNOWN})],
     "k8s-image-pinned": [deployment(pod_spec(container(image=UNKNOWN)))],
     "k8s-resource-limits": [deployment(pod_spec(container(resources={"limits": UNKNOWN})))],
+    "k8s-no-added-capabilities": [
+        deployment(
+            pod_spec(
+                container(
+                    securityContext={"allowPrivilegeEscalation": False, "capabilities": {"add": ["IPC_LOCK"]}},
+                    resources={"limits": UNKNOWN},
+                )
+            )
+        )
+    ],
     "k8s-no-public-loadbalancer": [
         resource("kubernetes:core/v1:Service", {"metadata": {"annotations": UNKNOWN}, "spec": {"type": "LoadBalancer"}})
     ],

@@ -17,6 +17,7 @@ CORE_MODULES = [
     "aiinfra.core.catalog.model",
     "aiinfra.core.catalog.prices",
     "aiinfra.core.errors",
+    "aiinfra.core.exceptions",
     "aiinfra.core.lake",
     "aiinfra.core.tags",
     "aiinfra.core.vocab",

@@ -1,0 +1,160 @@
+"""The reviewed exceptions of aiinfra's own node daemons and fabric sidecars: what each needs of the host beyond
+Pod Security's `restricted`, why, and which component creates it.
+
+The components that create these workloads take their identity (name, namespace, images) from here, and the
+policy pack lets a workload through a pod-security rule only when it is one of them exactly: the same
+namespace/name, every container running one of the reviewed images, and the rule among those reviewed. So
+every environment admits the project's own daemons without per-environment allowlists, while a user's pod
+that copies a daemon's name but not its images (or asks for more) is still blocked. Environment allowlists
+(policy config) remain for the environment's own workloads.
+
+Lives in the core because the pack may import nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+HOST_ACCESS_RULES = (
+    "k8s-no-privileged",
+    "k8s-no-host-namespaces",
+    "k8s-no-privilege-escalation",
+    "k8s-run-as-non-root",
+    "k8s-seccomp-runtime-default",
+)
+"""The pod-security rules a privileged host daemon breaks by being one."""
+
+
+@dataclass(frozen=True)
+class ReviewedWorkload:
+    """A node daemon (a DaemonSet) that needs the host, as reviewed."""
+
+    workload: str
+    """`namespace/name` of the DaemonSet."""
+    images: tuple[str, ...]
+    """Every image its containers may run; another image voids the exception."""
+    rules: tuple[str, ...]
+    """The pod-security rules it is let through."""
+    component: str
+    """The module that creates it."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReviewedSidecar:
+    """A fabric sidecar that runs inside workload pods (whose names teams choose), as reviewed."""
+
+    container: str
+    """The container's name."""
+    image: str
+    capabilities: tuple[str, ...]
+    """Capabilities it may add; it may also run as root."""
+    rules: tuple[str, ...]
+    component: str
+    reason: str
+
+
+GKE_PAUSE_IMAGE = "gke.gcr.io/pause:3.8@sha256:880e63f94b145e46f1b1082bb71b85e21f16b99b180b9996407d61240ceb9830"
+
+REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
+    ReviewedWorkload(
+        workload="kube-system/nccl-tcpxo-installer",
+        images=(
+            "ubuntu:22.04",
+            "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/nccl-plugin-gpudirecttcpx-dev:v1.0.16",
+            GKE_PAUSE_IMAGE,
+        ),
+        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        component="components.gcp.fabric (manifests/nccl-tcpxo-installer.yaml, Google's GPUDirect-TCPXO guide)",
+        reason="GKE A3 Mega TCPXO: installs the NCCL FasTrak plugin into the host's /home/kubernetes/bin and tunes "
+        "the host NICs on each GPU node; it must run on GPU nodes without taking a GPU",
+    ),
+    ReviewedWorkload(
+        workload="kube-system/device-injector",
+        images=(
+            "gcr.io/gke-release/nri-device-injector@sha256:"
+            "6e79483d52abdc28454bf186320b10a56b0f117a10e8d65d5c74dbb821a76970",
+        ),
+        rules=HOST_ACCESS_RULES,
+        component="components.gcp.fabric (manifests/nri-device-injector.yaml, Google's GPUDirect-TCPXO guide)",
+        reason="GKE A3 Mega TCPXO: the NRI device injector adds the GPU and NIC devices to the tcpxo-daemon "
+        "sidecars through the host's NRI socket",
+    ),
+    ReviewedWorkload(
+        workload="kube-system/nccl-rdma-installer",
+        images=(
+            "alpine:3.20",
+            "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.0.3",
+            GKE_PAUSE_IMAGE,
+        ),
+        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        component="components.gcp.fabric (manifests/nccl-rdma-installer.yaml, Google's GPUDirect RDMA guide)",
+        reason="GKE A3 Ultra / A4 RDMA: installs the gIB NCCL plugin into the host and disables martian-packet "
+        "logging on the RDMA NICs of each GPU node; it must run on GPU nodes without taking a GPU",
+    ),
+    ReviewedWorkload(
+        workload="aiinfra-system/aiinfra-nvme-raid0",
+        images=("mcr.microsoft.com/mirror/docker/library/ubuntu:24.04",),
+        rules=HOST_ACCESS_RULES,
+        component="components.azure.software",
+        reason="AKS local NVMe: assembles the node's NVMe disks into a RAID0 scratch array with mdadm, which needs "
+        "the host's block devices and PID namespace",
+    ),
+    ReviewedWorkload(
+        workload="aiinfra-system/local-nvme-provisioner",
+        images=("registry.k8s.io/sig-storage/local-volume-provisioner:v2.9.0",),
+        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        component="components.kubernetes.onprem_addons",
+        reason="On-prem local NVMe: sig-storage-local-static-provisioner discovers the NVMe mounts on each GPU node "
+        "and cleans released volumes; it needs host mount propagation and root, and takes no GPU",
+    ),
+)
+
+REVIEWED_SIDECARS: tuple[ReviewedSidecar, ...] = (
+    ReviewedSidecar(
+        container="tcpxo-daemon",
+        # GPUDirect-TCPXO release notes (GoogleCloudPlatform/container-engine-accelerators gpudirect-tcpxo), release
+        # of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11.
+        image="us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14",
+        capabilities=("NET_ADMIN", "NET_BIND_SERVICE"),
+        rules=("k8s-run-as-non-root", "k8s-no-added-capabilities"),
+        component="components.kubernetes.fabric",
+        reason="GKE A3 Mega TCPXO: Google's RxDM daemon moves GPU memory to and from the GPU NICs for NCCL; it "
+        "runs as root with exactly the two capabilities Google's guide grants it",
+    ),
+)
+
+DEVICE_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
+    "rdma/shared_ib": ("IPC_LOCK",),
+    "rdma/shared_roce": ("IPC_LOCK",),
+}
+"""Capabilities a container may add because it requests this device: verbs pin (lock) the memory they
+register with the RDMA NIC."""
+
+
+def reviewed_workload(workload: str, rule: str, images: Iterable[str]) -> ReviewedWorkload | None:
+    """The reviewed exception that lets `workload` (namespace/name) through `rule`, if its images are the
+    reviewed ones; None otherwise."""
+    for entry in REVIEWED_WORKLOADS:
+        if entry.workload == workload and rule in entry.rules and set(images) <= set(entry.images):
+            return entry
+    return None
+
+
+def reviewed_sidecar(container: str, image: str, rule: str) -> ReviewedSidecar | None:
+    """The reviewed sidecar a container is (same name and image), if `rule` is among those it is let through."""
+    for entry in REVIEWED_SIDECARS:
+        if entry.container == container and entry.image == image and rule in entry.rules:
+            return entry
+    return None
+
+
+def workload_named(workload: str) -> ReviewedWorkload:
+    """The reviewed daemon a component is about to create; a component creates none that is not reviewed."""
+    return next(entry for entry in REVIEWED_WORKLOADS if entry.workload == workload)
+
+
+def sidecar_named(container: str) -> ReviewedSidecar:
+    """The reviewed sidecar a component is about to add to a pod."""
+    return next(entry for entry in REVIEWED_SIDECARS if entry.container == container)
