@@ -68,7 +68,7 @@ def cluster_args(
         public_access_cidrs=tuple(cluster.api.public_cidrs),
         kubeconfig=kubeconfig,
         tags=merge_tags({"environment": stack}, platform.tags, cluster.tags),
-        protect_stateful=is_production(stack),
+        protect_stateful=is_production(stack) if cluster.protect is None else cluster.protect,
     )
 
 

@@ -176,6 +176,11 @@ class ClusterSpec(_Model):
         "kubeconfig as a secret (`pulumi config set --secret`).",
     )
     tags: dict[str, str] = Field(default_factory=dict)
+    protect: bool | None = Field(
+        None,
+        description="Refuse deletion of the cluster's keys and vaults (and GKE deletion protection). Defaults to "
+        "true in stacks named prod*.",
+    )
 
 
 class DataLakeSpec(_Model):

@@ -14,7 +14,7 @@ from rich.table import Table
 from aiinfra import __version__
 from aiinfra.output import write_atomically
 from aiinfra.plan.engine import resource_label
-from aiinfra.policy.runner import PolicyReport, Violation
+from aiinfra.policy.runner import PackResult, PolicyReport, Violation
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_LEVEL = {"mandatory": "error", "advisory": "warning"}
@@ -53,6 +53,24 @@ def render_table(report: PolicyReport, console: Console) -> None:
     console.print(
         f"[bold]Policies:[/] {policies} checked in {', '.join(p.name for p in report.packs)}; "
         f"[red]{blocking} mandatory[/], [yellow]{len(violations) - blocking - waived} advisory[/], {waived} waived"
+    )
+    for pack in report.packs:
+        if pack.config_file is None:
+            console.print(f"[yellow]note:[/] {defaults_note(pack)}")
+
+
+def defaults_note(pack: PackResult) -> str:
+    """What applies to a stack that has no config for `pack`: the pack's own levels and defaults."""
+    settings = [
+        f"{p.name} {key} {value:g}"
+        for p in pack.policies
+        for key, value in sorted(p.properties.items())
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+    mandatory = sum(p.enforcement_level == "mandatory" for p in pack.policies)
+    return (
+        f"the stack has no config for policy pack {pack.name} (e.g. {pack.directory.name}/config/<stack>.json), so "
+        f"the pack's defaults apply: {mandatory} of {len(pack.policies)} policies mandatory; " + "; ".join(settings)
     )
 
 

@@ -38,6 +38,8 @@ class Policy:
     framework: dict[str, str]
     tags: tuple[str, ...]
     url: str
+    properties: dict[str, Any] = field(default_factory=dict)
+    """Its configuration as reconciled: the stack's config over the pack's schema defaults."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def _policies(analyzer: PolicyAnalyzer, settings: dict[str, PolicySetting]) -> l
             framework=json_format.MessageToDict(p.framework) if p.HasField("framework") else {},
             tags=tuple(p.tags),
             url=p.url,
+            properties=dict(settings[p.name].properties),
         )
         for p in analyzer.info.policies
     ]

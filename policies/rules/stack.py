@@ -169,12 +169,13 @@ def _ceiling_totals(
 
 @stack_rule(
     name="gpu-count-ceiling",
-    description="The stack's node pools, at their maximum sizes, hold no more GPUs than the environment allows.",
+    description="The stack's node pools, at their maximum sizes, hold no more GPUs than the environment allows "
+    "(64 unless its config says otherwise).",
     severity=Severity.HIGH,
     remediation="Lower the pools' max sizes, or raise maxGpus in policies/config/<stack>.json after budget review.",
     control=Control(*AIINFRA, "COST-1", "GPU capacity per environment stays within its approved ceiling"),
     domain=DOMAIN,
-    config_schema=PolicyConfigSchema(properties={"maxGpus": {"type": "integer", "minimum": 0}}),
+    config_schema=PolicyConfigSchema(properties={"maxGpus": {"type": "integer", "minimum": 0, "default": 64}}),
 )
 def gpu_count_ceiling(resources: list[StackResource], config: Mapping[str, Any]) -> Iterator[tuple[str | None, str]]:
     ceiling = config.get("maxGpus")
@@ -189,13 +190,13 @@ def gpu_count_ceiling(resources: list[StackResource], config: Mapping[str, Any])
 @stack_rule(
     name="gpu-cost-ceiling",
     description="The stack's node pools, at their maximum sizes, cost no more per hour (on-demand list price) "
-    "than the environment allows.",
+    "than the environment allows ($500/h unless its config says otherwise).",
     severity=Severity.HIGH,
     remediation="Lower the pools' max sizes or machine types, or raise maxUsdPerHour in "
     "policies/config/<stack>.json after budget review.",
     control=Control(*AIINFRA, "COST-2", "Hourly compute spend per environment stays within its approved ceiling"),
     domain=DOMAIN,
-    config_schema=PolicyConfigSchema(properties={"maxUsdPerHour": {"type": "number", "minimum": 0}}),
+    config_schema=PolicyConfigSchema(properties={"maxUsdPerHour": {"type": "number", "minimum": 0, "default": 500}}),
 )
 def gpu_cost_ceiling(resources: list[StackResource], config: Mapping[str, Any]) -> Iterator[tuple[str | None, str]]:
     ceiling = config.get("maxUsdPerHour")

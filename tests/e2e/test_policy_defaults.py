@@ -67,3 +67,22 @@ def test_prod_with_an_a3_ultra_pool_and_a_tcpxo_training_job_has_no_violation_un
         for c in j["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"].get("initContainers", [])
     }
     assert {s.container for s in REVIEWED_SIDECARS} <= sidecars
+
+
+@pytest.mark.slow
+def test_a_stack_without_policy_config_gets_the_packs_defaults_and_is_told(project):
+    """A new `staging` stack has no policies/config/staging.json: the pack's ceilings still apply, and the plan
+    says which defaults it used."""
+    (project / "policies").symlink_to(REPO / "policies")
+    doc = yaml.safe_load((project / "stacks" / "Pulumi.dev.yaml").read_text())
+    pool = next(
+        p for c in doc["config"]["aiinfra:platform"]["clusters"] for p in c["node_pools"] if p["accelerator"] != "cpu"
+    )
+    pool["nodes"] = {"min": 0, "max": 100}
+    (project / "stacks" / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    result = run_cli("plan", "--stack", "staging", cwd=project)
+    assert result.returncode == 1, result.stderr[-3000:]
+    output = " ".join(result.stdout.split())
+    assert "no config for policy pack aiinfra" in output
+    assert "gpu-count-ceiling maxGpus 64" in output and "gpu-cost-ceiling maxUsdPerHour 500" in output
+    assert "exceed the ceiling of 64" in output

@@ -54,6 +54,15 @@ def test_pools_carry_their_catalog_shape_and_node_range():
     assert (mega.min_nodes, mega.max_nodes, mega.labels, mega.taints[0].key) == (1, 3, {"team": "nlp"}, "team")
 
 
+def test_cluster_keys_are_protected_in_prod_stacks_unless_the_cluster_says_otherwise():
+    gcp = PLATFORM.clusters[0]
+    assert cluster_args(gcp, PLATFORM, "prod").protect_stateful is True
+    assert cluster_args(gcp, PLATFORM, "staging").protect_stateful is False
+    staging = gcp.model_copy(update={"protect": True})
+    assert cluster_args(staging, PLATFORM, "staging").protect_stateful is True
+    assert cluster_args(gcp.model_copy(update={"protect": False}), PLATFORM, "prod").protect_stateful is False
+
+
 def test_tags_layer_environment_platform_and_cluster():
     args = cluster_args(PLATFORM.clusters[0], PLATFORM, "prod")
     assert args.tags == {
