@@ -202,6 +202,8 @@ def training_job_args(
         pool_taints=pool.taints,
         tags=cluster.tags,
         image=work.image or TRAINING_IMAGE,
+        cpu=work.cpu,
+        memory_gib=work.memory_gib,
     )
 
 

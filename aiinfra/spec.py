@@ -85,6 +85,11 @@ class Taint(_Model):
     effect: TaintEffect = "NoSchedule"
 
 
+class NodeSize(_Model):
+    cpus: int = Field(ge=1, description="vCPUs (hyperthreads) of one node, as its kubelet reports them.")
+    memory_gib: int = Field(ge=1, description="Memory of one node in GiB.")
+
+
 class NodePoolSpec(_Model):
     name: DnsName
     accelerator: str = Field(
@@ -117,6 +122,11 @@ class NodePoolSpec(_Model):
     taints: list[Taint] = Field(default_factory=list)
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="On-prem only: labels that select the existing nodes of this pool."
+    )
+    node: NodeSize | None = Field(
+        None,
+        description="On-prem only: the size of each existing node, so queues and pods are sized (the catalog "
+        "sizes cloud machines and TPU hosts). Without it, training on the pool needs cpu and memory_gib per pod.",
     )
     ami_family: AmiFamily = Field(
         "al2023", description="AWS only: the node OS. al2023 (EKS AL2023 NVIDIA AMI) or bottlerocket."
@@ -229,6 +239,12 @@ class TrainingSpec(_Model):
     nodes: int = Field(1, ge=1)
     checkpoint_every: int = Field(100, ge=0)
     image: str | None = Field(None, description="Trainer image. Defaults to the pinned aiinfra trainer image.")
+    cpu: float | None = Field(
+        None, gt=0, description="CPU request and limit per pod. Defaults to 90 % of the pool's node (room for daemons)."
+    )
+    memory_gib: int | None = Field(
+        None, ge=1, description="Memory request and limit per pod in GiB. Defaults to 85 % of the pool's node."
+    )
 
 
 class ServingSpec(_Model):
@@ -354,6 +370,7 @@ _CHILD_MODELS: dict[str, type[BaseModel]] = {
     "api": ApiAccess,
     "taints": Taint,
     "replicas": NodeRange,
+    "node": NodeSize,
 }
 
 
@@ -377,6 +394,7 @@ def resolve_pool(cluster: ClusterSpec, pool: NodePoolSpec) -> ResolvedPool:
         local_nvme=pool.local_nvme,
         region=cluster.region,
         zones=[pool.zone] if pool.zone else cluster.zones,
+        node_size=(pool.node.cpus, pool.node.memory_gib) if pool.node else None,
     )
     problems: list[tuple[str, str]] = []
     nodes = pool.nodes
@@ -552,7 +570,30 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
         problems += _workload_lake_problems(work.lake, lakes.get(work.lake), cluster, join_path(path, "lake"), lakes)
         if isinstance(work, ServingSpec):
             problems += _client_team_problems(work, teams, path)
+        elif cluster is not None:
+            problems += _training_size_problems(work, spec.clusters.index(cluster), cluster, path)
     return problems
+
+
+def _training_size_problems(work: TrainingSpec, cluster_index: int, cluster: ClusterSpec, path: str) -> list[Problem]:
+    """A training pod needs a size: the pool's nodes (catalog or spec), else the workload's cpu and memory_gib."""
+    pool_index = next((j for j, p in enumerate(cluster.node_pools) if p.name == work.pool), None)
+    if pool_index is None or (work.cpu is not None and work.memory_gib is not None):
+        return []
+    try:
+        shape = resolve_pool(cluster, cluster.node_pools[pool_index]).shape
+    except CatalogError:
+        return []  # the pool's own problems are reported with the cluster
+    if shape.vcpus is not None:
+        return []
+    node = join_path("clusters", cluster_index, "node_pools", pool_index, "node")
+    return [
+        Problem(
+            join_path(path, "cpu" if work.cpu is None else "memory_gib"),
+            f"pool {work.pool} does not say how big its nodes are; give the pool's node size ({node}: "
+            "{cpus: N, memory_gib: M}), or cpu and memory_gib per pod here",
+        )
+    ]
 
 
 def _client_team_problems(work: ServingSpec, teams: set[str], path: str) -> list[Problem]:
@@ -663,12 +704,8 @@ def _quota_model_problems(
         for model, count in quota.items():
             path = f"{source}: quotas.{env}.{model}"
             if model not in catalog.gpu_models() and catalog.tpu_generation(model.removeprefix("TPU-")) is None:
-                problems.append(
-                    Problem(
-                        path,
-                        f"{model!r} — unknown accelerator; known: {', '.join(catalog.gpu_models())}, TPU-v5p, TPU-v6e",
-                    )
-                )
+                models = catalog.gpu_models() + catalog.tpu_models()
+                problems.append(Problem(path, f"{model!r} — unknown accelerator; known: {', '.join(models)}"))
             elif count < 0:
                 problems.append(Problem(path, f"{count} — must be 0 or more"))
             else:

@@ -23,7 +23,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from aiinfra.core import catalog
 from aiinfra.core.catalog import Fabric
 from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.core.vocab import CLOUDS, Cloud
@@ -155,9 +154,9 @@ class AcceleratorClass:
 
 
 def machine_resources(pool: NodePoolArgs) -> NodeResources | None:
-    """vCPUs and memory of the pool's machine type from the catalog; None when the catalog does not know it."""
-    shape = catalog.machine(pool.shape.cloud, pool.shape.machine_type)
-    return NodeResources(cpus=shape.vcpus, memory_gib=shape.memory_gib) if shape else None
+    """vCPUs and memory of the pool's nodes (catalog or spec); None when nobody said."""
+    shape = pool.shape
+    return NodeResources(cpus=shape.vcpus, memory_gib=shape.memory_gib) if shape.vcpus and shape.memory_gib else None
 
 
 def accelerator_classes(
@@ -379,7 +378,8 @@ class PlatformLayer(pulumi.ComponentResource):
                 if flavor.node is None:
                     pulumi.log.warn(
                         f"{name}: the node size of pool {flavor.flavor} is unknown, so Kueue bounds it by "
-                        f"{cls.resource} only; give node_resources for cpu/memory quotas",
+                        f"{cls.resource} only; give the pool its node size (node: {{cpus, memory_gib}} in the "
+                        "stack) for cpu/memory quotas",
                         self,
                     )
         gpu_pools = tuple(p for p in args.pools if p.shape.is_gpu)

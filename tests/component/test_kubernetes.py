@@ -462,8 +462,12 @@ def test_tpu_slices_are_queued_as_google_tpu_and_gke_rdma_pools_get_topology():
     assert "topologyName" not in flavors["a3mega"] and "topologyName" not in flavors["v5p"]
     levels = named(r, "Topology", "gcp-network")["spec"]["levels"]
     assert levels[0] == {"nodeLabel": "cloud.google.com/gce-topology-block"}
-    # The TPU hosts' size is not in the catalog: said so, not guessed.
-    assert any("pool v5p is unknown" in d.message for d in r.diagnostics if d.severity == "warning")
+    # The catalog sizes TPU hosts: 2 ct5p-hightpu-4t hosts of 208 vCPUs and 448 GiB bound cpu and memory too.
+    assert tpu["flavors"][0]["resources"][:2] == [
+        {"name": "cpu", "nominalQuota": "416"},
+        {"name": "memory", "nominalQuota": "896Gi"},
+    ]
+    assert not [d.message for d in r.diagnostics if d.severity == "warning"]
 
 
 def test_declared_topology_levels_and_node_sizes_apply_on_prem():
@@ -518,7 +522,8 @@ def test_tenancy_quota_counts_accelerators_by_type_and_the_nodes_they_come_with(
     }
     gcp = named(gcp_run(), "ResourceQuota", "team-quota")["spec"]["hard"]
     assert gcp["requests.nvidia.com/gpu"] == "16" and gcp["requests.google.com/tpu"] == "8"
-    assert "requests.cpu" not in gcp  # the TPU hosts' size is unknown: no cpu/memory quota rather than a guess
+    # 2 a3-megagpu-8g (208 vCPU, 1872 GiB) + 2 ct5p-hightpu-4t TPU hosts (208 vCPU, 448 GiB) + 8 CPUs / 32 GiB.
+    assert (gcp["requests.cpu"], gcp["requests.memory"]) == ("840", "4672Gi")
     onprem = named(onprem_run(), "ResourceQuota", "team-quota")["spec"]["hard"]
     assert onprem == {"pods": "500", "requests.nvidia.com/gpu": "16"}
     limits = named(aws_run(), "LimitRange", "team-defaults")["spec"]["limits"][0]

@@ -41,6 +41,9 @@ def test_explicit_machine_type_picks_among_equal_shapes():
         ("TPU-v6e:2x4", 1, "ct6e-standard-8t"),
         ("TPU-v6e:4x4", 4, "ct6e-standard-4t"),
         ("TPU-v6e:16x16", 64, "ct6e-standard-4t"),
+        ("TPU-v5e:1x1", 1, "ct5lp-hightpu-1t"),
+        ("TPU-v5e:2x4", 1, "ct5lp-hightpu-8t"),
+        ("TPU-v5e:4x8", 8, "ct5lp-hightpu-4t"),
     ],
 )
 def test_tpu_hosts_are_chips_over_chips_per_host(topology, hosts, machine_type):
@@ -48,6 +51,26 @@ def test_tpu_hosts_are_chips_over_chips_per_host(topology, hosts, machine_type):
     assert shape.tpu is not None
     assert (shape.tpu.hosts, shape.machine_type) == (hosts, machine_type)
     assert shape.tpu.hosts * shape.accelerators_per_node == shape.tpu.chips
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "size"),
+    [
+        ("TPU-v5p:2x2x2", (208, 448)),
+        ("TPU-v6e:4x4", (180, 720)),
+        ("TPU-v5e:4x8", (112, 192)),
+        ("H100:8", (192, 2048)),
+    ],
+)
+def test_every_cloud_node_is_sized_tpu_hosts_included(accelerator, size):
+    shape = catalog.resolve("gcp" if accelerator.startswith("TPU") else "aws", accelerator)
+    assert (shape.vcpus, shape.memory_gib) == size
+
+
+def test_on_prem_nodes_are_sized_by_the_spec_or_not_at_all():
+    assert catalog.resolve("onprem", "H100:8", fabric="infiniband").vcpus is None
+    sized = catalog.resolve("onprem", "H100:8", fabric="infiniband", node_size=(224, 2048))
+    assert (sized.vcpus, sized.memory_gib) == (224, 2048)
 
 
 def test_local_nvme_auto_uses_the_disks_the_machine_has():
@@ -76,7 +99,7 @@ def refusal(*args, **kwargs) -> str:
         (("aws", "L4:1"), {"fabric": "efa"}, "g6.xlarge has no accelerator fabric; use fabric: none"),
         (("gcp", "H100:8"), {"fabric": "rdma"}, "a3-megagpu-8g has tcpxo; use fabric: auto or tcpxo"),
         (("gcp", "TPU-v5p:3x3x3"), {}, "TPU v5p slices come in topologies 2x2x1, 2x2x2"),
-        (("gcp", "TPU-v9:2x2"), {}, "unknown TPU generation; known: TPU-v5p, TPU-v6e"),
+        (("gcp", "TPU-v9:2x2"), {}, "unknown TPU generation; known: TPU-v5e, TPU-v5p, TPU-v6e"),
         (("aws", "X9:1"), {}, "unknown accelerator; write MODEL:COUNT"),
         (("aws", "H100"), {}, "give the accelerators per node as a positive integer, e.g. H100:8"),
         (("azure", "L4:1"), {}, "azure offers no L4; L4 is offered on aws, gcp"),

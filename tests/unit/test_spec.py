@@ -156,6 +156,28 @@ def test_on_prem_rules():
     assert any("node_selector: required on-prem" in p for p in found), found
 
 
+def test_training_on_a_pool_without_a_node_size_needs_one_or_a_pod_size():
+    raw = {"clusters": [ONPREM], "data_lakes": [{"name": "l", "cloud": "onprem", "endpoint": "https://s3.rack"}]}
+    raw["workloads"] = [{"kind": "training", "name": "t", "team": "v", "cluster": "rack", "pool": "h100", "lake": "l"}]
+    teams = [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]
+    assert problems(raw, teams) == [
+        "workloads[0].cpu: pool h100 does not say how big its nodes are; give the pool's node size "
+        "(clusters[0].node_pools[0].node: {cpus: N, memory_gib: M}), or cpu and memory_gib per pod here"
+    ]
+    raw["workloads"][0].update(cpu=96, memory_gib=1024)
+    build_platform(raw, teams)
+    del raw["workloads"][0]["cpu"], raw["workloads"][0]["memory_gib"]
+    raw["clusters"] = [copy.deepcopy(ONPREM)]
+    raw["clusters"][0]["node_pools"][0]["node"] = {"cpus": 224, "memory_gib": 2048}
+    assert build_platform(raw, teams).clusters[0].node_pools[0].node.cpus == 224
+
+
+def test_node_size_is_declared_on_prem_only():
+    assert problems(with_pool(node={"cpus": 8, "memory_gib": 32})) == [
+        "clusters[0].node_pools[0].node: on-prem only; the catalog sizes aws machines, remove it"
+    ]
+
+
 def test_references_between_sections():
     raw = copy.deepcopy(GOOD)
     raw["data_lakes"] = [
@@ -230,7 +252,7 @@ def test_team_files_are_checked_with_their_file_name():
     fixed = [teams[1], ("stacks/teams/d.yaml", {"team": "d", "owners": ["d@x.io"], "quotas": {"dev": {"Z80": 1}}})]
     assert problems(GOOD, fixed) == [
         "stacks/teams/d.yaml: quotas.dev.Z80: 'Z80' — unknown accelerator; known: "
-        "A100-40GB, A100-80GB, B200, H100, H200, L4, L40S, TPU-v5p, TPU-v6e"
+        "A100-40GB, A100-80GB, B200, H100, H200, L4, L40S, TPU-v5e, TPU-v5p, TPU-v6e"
     ]
 
 

@@ -26,8 +26,6 @@ FABRICS = {
     "tpu": ("gcp", "TPU-v5p:2x2x2"),
     "none": ("aws", "L4:1"),
 }
-TPU_HOST_SIZE = {"cpu": 200, "memory_gib": 400}
-"""ct5p-hightpu-4t hosts have 208 vCPUs and 448 GB; the catalog does not size TPU hosts."""
 LAKES = {
     "aws": "s3://lake-aws/",
     "gcp": "gs://lake-gcp/",
@@ -52,9 +50,6 @@ def job_args(cloud: str, accelerator: str, **overrides) -> dict:
 
 
 def render(run_mocked, cloud: str, accelerator: str, **overrides):
-    if accelerator.startswith("TPU"):
-        overrides = {**TPU_HOST_SIZE, **overrides}
-
     def program():
         provider = k8s.Provider("cluster", kubeconfig="{}")
         TrainingJob("llm-pretrain", TrainingJobArgs(provider=provider, **job_args(cloud, accelerator, **overrides)))
@@ -166,6 +161,12 @@ def test_tpu_jobs_take_whole_slices_exclusively(run_mocked):
     }
     assert trainer_of(jobset)["resources"]["limits"]["google.com/tpu"] == "4"
     assert {"key": "google.com/tpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    # Sized from the catalog's ct5p-hightpu-4t host (208 vCPUs, 448 GiB), 90 % / 85 % of it.
+    assert trainer_of(jobset)["resources"]["limits"] | {"google.com/tpu": "4"} == {
+        "cpu": "187",
+        "memory": "380Gi",
+        "google.com/tpu": "4",
+    }
 
 
 def test_pods_are_locked_down_non_root_with_shm_and_tolerate_the_pool(run_mocked):
@@ -237,5 +238,12 @@ def test_refusals_name_every_argument_at_once(run_mocked):
 
 
 def test_onprem_pods_need_an_explicit_size(run_mocked):
-    with pytest.raises(InputError, match="give cpu and memory_gib"):
+    with pytest.raises(InputError, match="give the pool's node size"):
         render(run_mocked, "onprem", "H100:8", shape=resolve("onprem", "H100:8", fabric="infiniband"))
+
+
+def test_onprem_pods_are_sized_from_the_pools_declared_node_size(run_mocked):
+    shape = resolve("onprem", "H100:8", fabric="infiniband", node_size=(224, 2048))
+    jobset, _ = render(run_mocked, "onprem", "H100:8", shape=shape)
+    limits = trainer_of(jobset)["resources"]["limits"]
+    assert (limits["cpu"], limits["memory"]) == ("201", "1740Gi")

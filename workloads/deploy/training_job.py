@@ -21,7 +21,6 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.core import catalog
 from aiinfra.core.catalog import Fabric, NodeShape
 from components.common import ArgProblems, Taint
 from components.kubernetes import versions
@@ -85,8 +84,8 @@ class TrainingJobArgs:
     pool_taints: tuple[Taint, ...] = ()
     """The pool's own taints, tolerated. The accelerator taint is always tolerated."""
     cpu: float | None = None
-    """CPU request (and limit) per pod. Defaults to 90 % of the machine's vCPUs; required on-prem and on TPU
-    hosts (the catalog does not size them)."""
+    """CPU request (and limit) per pod. Defaults to 90 % of the node's vCPUs (`shape.vcpus`); required where the
+    shape has no size (an on-prem pool without its node size)."""
     memory_gib: int | None = None
     """Memory request (and limit) per pod. Defaults to 85 % of the machine's memory; required where cpu is."""
     onprem_scratch_gib: int | None = None
@@ -96,17 +95,11 @@ class TrainingJobArgs:
     """The stack's tags, merged into every object's labels."""
 
 
-def _machine_size(shape: NodeShape) -> tuple[float, int] | None:
-    """(vCPUs, memory GiB) of the pool's machine type, from the catalog; None on-prem and for TPU hosts."""
-    machine = catalog.machine(shape.cloud, shape.machine_type)
-    return (machine.vcpus, machine.memory_gib) if machine else None
-
-
 def pod_size(args: TrainingJobArgs) -> tuple[float, int]:
     """CPU and memory GiB per pod: the arguments, else 90 % / 85 % of the machine (room for node daemons)."""
-    machine = _machine_size(args.shape)
-    cpu = args.cpu if args.cpu is not None else (int(machine[0] * 0.9) if machine else 0)
-    memory = args.memory_gib if args.memory_gib is not None else (int(machine[1] * 0.85) if machine else 0)
+    vcpus, memory_gib = args.shape.vcpus, args.shape.memory_gib
+    cpu = args.cpu if args.cpu is not None else (int(vcpus * 0.9) if vcpus else 0)
+    memory = args.memory_gib if args.memory_gib is not None else (int(memory_gib * 0.85) if memory_gib else 0)
     return cpu, memory
 
 
@@ -149,8 +142,8 @@ def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
     problems.check(
         cpu > 0 and memory > 0,
         "cpu",
-        f"{shape.machine_type or shape.accelerator + ' on-prem'} nodes are not sized in the catalog; give cpu and "
-        "memory_gib per pod",
+        f"{shape.machine_type or shape.accelerator + ' on-prem'} nodes have no size; give the pool's node size "
+        "(on-prem) or cpu and memory_gib per pod",
     )
     problems.check(
         args.onprem_scratch_gib is None or shape.cloud == "onprem",

@@ -46,6 +46,7 @@ __all__ = [
     "parse_accelerator",
     "resolve",
     "tpu_generation",
+    "tpu_models",
 ]
 
 _MACHINES_BY_TYPE = {(m.cloud, m.machine_type): m for m in MACHINES}
@@ -111,6 +112,11 @@ class NodeShape:
     """On-demand price per node-hour; None for on-prem (owned hardware)."""
     gpu_type: str | None = None
     tpu: TpuSlice | None = None
+    vcpus: int | None = None
+    """vCPUs of one node: the catalog's for cloud machines and TPU hosts, the spec's for on-prem nodes; None
+    where nobody said (an on-prem pool without its node size)."""
+    memory_gib: int | None = None
+    """Memory of one node, known where `vcpus` is."""
 
     @property
     def is_gpu(self) -> bool:
@@ -146,6 +152,11 @@ def gpu_models() -> tuple[str, ...]:
     return tuple(sorted(models))
 
 
+def tpu_models() -> tuple[str, ...]:
+    """The TPU accelerators as quotas and pools name them: TPU-v5e, TPU-v5p, ..."""
+    return tuple(sorted(f"TPU-{g.name}" for g in TPU_GENERATIONS))
+
+
 def tpu_generation(name: str) -> TpuGeneration | None:
     return next((g for g in TPU_GENERATIONS if g.name == name.lower()), None)
 
@@ -159,7 +170,7 @@ def parse_accelerator(text: str) -> AcceleratorRequest:
     if tpu:
         gen = tpu_generation(tpu["gen"])
         if gen is None:
-            known = ", ".join(f"TPU-{g.name}" for g in TPU_GENERATIONS)
+            known = ", ".join(tpu_models())
             raise CatalogError([("accelerator", f"{text!r} — unknown TPU generation; known: {known}")])
         topology = (tpu["topology"] or "").lower()
         if topology not in gen.topologies:
@@ -352,9 +363,11 @@ def _resolve_tpu(cloud: str, req: AcceleratorRequest, fabric: Fabric, local_nvme
     hosts = req.count // per_host
     tpu = TpuSlice(gen.name, gen.gke_accelerator, req.topology, req.count, hosts, per_host)
     price = Price(gen.price_per_chip.usd_per_hour * per_host, gen.price_per_chip.source, gen.price_per_chip.as_of)
+    machine_type = gen.machine_types[per_host]
+    vcpus, memory_gib = gen.host_sizes[machine_type]
     return NodeShape(
         cloud=cloud,
-        machine_type=gen.machine_types[per_host],
+        machine_type=machine_type,
         accelerator=f"TPU-{gen.name}",
         accelerators_per_node=per_host,
         fabric=Fabric.NONE,
@@ -363,10 +376,14 @@ def _resolve_tpu(cloud: str, req: AcceleratorRequest, fabric: Fabric, local_nvme
         nvme_disk_gib=0,
         price=price,
         tpu=tpu,
+        vcpus=vcpus,
+        memory_gib=memory_gib,
     )
 
 
-def _resolve_onprem(req: AcceleratorRequest, fabric: Fabric, local_nvme: str) -> NodeShape:
+def _resolve_onprem(
+    req: AcceleratorRequest, fabric: Fabric, local_nvme: str, node_size: tuple[int, int] | None
+) -> NodeShape:
     problems: list[tuple[str, str]] = []
     if req.kind == "gpu" and req.model not in ONPREM_ACCELERATORS:
         problems.append(
@@ -406,6 +423,8 @@ def _resolve_onprem(req: AcceleratorRequest, fabric: Fabric, local_nvme: str) ->
         local_nvme_disks=0,
         nvme_disk_gib=0,
         price=None,
+        vcpus=node_size[0] if node_size else None,
+        memory_gib=node_size[1] if node_size else None,
     )
 
 
@@ -418,8 +437,11 @@ def resolve(
     local_nvme: str = "auto",
     region: str | None = None,
     zones: Sequence[str] = (),
+    node_size: tuple[int, int] | None = None,
 ) -> NodeShape:
     """Resolve one node pool request; raise CatalogError with every refusal and its fix.
+
+    `node_size` is (vCPUs, memory GiB) of an on-prem pool's existing nodes; the catalog sizes cloud machines.
 
     With `region` (and the `zones` the pool's nodes may land in), a GPU machine type the catalog lists
     elsewhere only is refused; among equal machine types, one sold there is preferred.
@@ -428,10 +450,12 @@ def resolve(
         raise CatalogError([("cloud", f"{cloud!r} — choose one of {', '.join(CLOUDS)}")])
     fabric = Fabric(fabric)
     req = parse_accelerator(accelerator)
+    if node_size is not None and cloud != "onprem":
+        raise CatalogError([("node", f"on-prem only; the catalog sizes {cloud} machines, remove it")])
     if req.kind == "tpu":
         return _resolve_tpu(cloud, req, fabric, local_nvme)
     if cloud == "onprem":
-        return _resolve_onprem(req, fabric, local_nvme)
+        return _resolve_onprem(req, fabric, local_nvme, node_size)
     if fabric in FABRIC_OF_CLOUD and FABRIC_OF_CLOUD[fabric] != cloud:
         own = sorted({m.fabric.value for m in machines(cloud) if m.fabric != Fabric.NONE})
         raise CatalogError(
@@ -468,4 +492,6 @@ def resolve(
         nvme_disk_gib=shape.nvme_disk_gib,
         price=shape.price,
         gpu_type=shape.gpu_type,
+        vcpus=shape.vcpus,
+        memory_gib=shape.memory_gib,
     )

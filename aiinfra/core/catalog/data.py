@@ -13,6 +13,11 @@ AWS_EFA = "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/efa.html#efa-inst
 GCP_PRICING = "https://cloud.google.com/compute/vm-instance-pricing (us-central1)"
 GCP_GPU = "https://cloud.google.com/compute/docs/gpus"
 GCP_TPU = "https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus"
+GCP_TPU_HOSTS = (
+    "Compute Engine machine types (gcloud compute machine-types list, as mirrored by "
+    "Cyclenerd/google-cloud-pricing-cost-calculator tools/machinetypes.csv, read 2026-12); v5e also "
+    "https://cloud.google.com/tpu/docs/v5e"
+)
 AZURE_PRICING = "https://azure.microsoft.com/pricing/details/virtual-machines/linux/ (East US)"
 AZURE_ND = "https://learn.microsoft.com/azure/virtual-machines/sizes/gpu-accelerated/nd-h100-v5-series"
 
@@ -669,6 +674,7 @@ TPU_GENERATIONS: tuple[TpuGeneration, ...] = (
         chips_per_host=4,
         dimensions=3,
         machine_types={4: "ct5p-hightpu-4t"},
+        host_sizes={"ct5p-hightpu-4t": (208, 448)},
         topologies=(
             "2x2x1",
             "2x2x2",
@@ -692,11 +698,24 @@ TPU_GENERATIONS: tuple[TpuGeneration, ...] = (
         chips_per_host=4,
         dimensions=2,
         machine_types={1: "ct6e-standard-1t", 4: "ct6e-standard-4t", 8: "ct6e-standard-8t"},
+        host_sizes={"ct6e-standard-1t": (44, 176), "ct6e-standard-4t": (180, 720), "ct6e-standard-8t": (360, 1440)},
         topologies=("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
         price_per_chip=_gcp(2.70),
         source=GCP_TPU,
     ),
+    TpuGeneration(
+        name="v5e",
+        gke_accelerator="tpu-v5-lite-podslice",
+        chips_per_host=4,
+        dimensions=2,
+        machine_types={1: "ct5lp-hightpu-1t", 4: "ct5lp-hightpu-4t", 8: "ct5lp-hightpu-8t"},
+        host_sizes={"ct5lp-hightpu-1t": (24, 48), "ct5lp-hightpu-4t": (112, 192), "ct5lp-hightpu-8t": (224, 384)},
+        topologies=("1x1", "2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"),
+        price_per_chip=_gcp(1.20),
+        source=GCP_TPU,
+    ),
 )
+"""Host sizes: GCP_TPU_HOSTS."""
 
 # Which machine type a CPU-only pool gets when the spec does not name one.
 DEFAULT_CPU_MACHINE = {"aws": "m7i.2xlarge", "gcp": "n2-standard-8", "azure": "Standard_D8s_v5"}

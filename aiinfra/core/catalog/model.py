@@ -72,6 +72,8 @@ class TpuGeneration:
     dimensions: int
     machine_types: dict[int, str]
     """Machine type by chips on one host."""
+    host_sizes: dict[str, tuple[int, int]]
+    """(vCPUs, memory GiB) of each machine type's host."""
     topologies: tuple[str, ...]
     price_per_chip: Price
     source: str
