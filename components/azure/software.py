@@ -20,7 +20,7 @@ import pulumi_kubernetes as k8s
 
 from aiinfra.core.exceptions import workload_named
 from components.azure.agent_pool import LOCAL_NVME_LABEL, uses_infiniband
-from components.contracts import NodePoolArgs
+from components.contracts import SYSTEM_NAMESPACE, NodePoolArgs
 from components.kubernetes.meta import CRITICAL_ADDONS_TOLERATION
 
 NVIDIA_HELM_REPO = "https://helm.ngc.nvidia.com/nvidia"
@@ -38,7 +38,8 @@ RDMA_RESOURCE = "shared_ib"
 """Pods request `rdma/shared_ib: 1` (plus IPC_LOCK) to use every InfiniBand port of their node."""
 RDMA_HCA_MAX = 63
 """Pods that may share a node's InfiniBand ports at once."""
-NVME_IMAGE = workload_named("aiinfra-system/aiinfra-nvme-raid0").images[0]
+RAID0_NAME = "aiinfra-nvme-raid0"
+NVME_IMAGE = workload_named(f"{SYSTEM_NAMESPACE}/{RAID0_NAME}").images[0]
 """Only its nsenter is used: the script runs in the host's namespaces with the host's mdadm. Pinned with its
 reviewed exception (aiinfra.core.exceptions): it runs privileged."""
 SCRATCH_PATH = "/mnt/nvme"
@@ -158,9 +159,6 @@ def nic_cluster_policy_spec() -> dict:
 
 def raid0_script() -> str:
     return (MANIFESTS / "nvme-raid0.sh").read_text()
-
-
-RAID0_NAME = "aiinfra-nvme-raid0"
 
 
 def raid0_daemonset(script_checksum: str) -> dict:
