@@ -10,7 +10,7 @@ from aiinfra.core.vocab import Access
 from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
 from components.cluster import Cluster
 from components.common import Taint, merge_tags
-from components.contracts import ClusterArgs, DataLakeArgs, NodePoolArgs
+from components.contracts import ClusterArgs, DataLakeArgs, NodePoolArgs, adls_account_name
 from components.kubernetes.fabric import pod_security_level
 from components.kubernetes.tenancy import (
     EgressRule,
@@ -120,16 +120,19 @@ def tenancy_args(
 
 
 def lake_url(lake: DataLakeSpec, stack: str) -> str:
-    """Where pods reach a lake: s3://, gs:// (bucket `lake.bucket` or `<name>-<stack>`)."""
+    """Where pods reach a lake: s3://<bucket>, gs://<bucket>, or the ADLS account's DFS endpoint
+    https://<account>.dfs.core.windows.net, whose first path segment is the zone container."""
+    if lake.cloud == "azure":
+        return f"https://{lake_bucket(lake, stack)}.dfs.core.windows.net"
     scheme = {"aws": "s3", "gcp": "gs", "onprem": "s3"}[lake.cloud]
     return f"{scheme}://{lake_bucket(lake, stack)}"
 
 
-def lake_bucket(lake: DataLakeSpec, stack: str) -> str | None:
-    """The physical name: the spec's, else `<name>-<stack>` for buckets; ADLS accounts keep their hashed default."""
-    if lake.bucket or lake.cloud == "azure":
+def lake_bucket(lake: DataLakeSpec, stack: str) -> str:
+    """The physical name: the spec's, else `<name>-<stack>` for buckets and a stack-hashed ADLS account name."""
+    if lake.bucket:
         return lake.bucket
-    return f"{lake.name}-{stack}"
+    return adls_account_name(lake.name) if lake.cloud == "azure" else f"{lake.name}-{stack}"
 
 
 def data_lake_args(

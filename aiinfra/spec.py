@@ -624,16 +624,6 @@ def _workload_lake_problems(
                 ),
             )
         ]
-    if lake.cloud == "azure":
-        return [
-            Problem(
-                path,
-                (
-                    f"{name!r} — ADLS lakes keep zones as containers, which the trainer and server do not address yet; "
-                    "use an S3, GCS or on-prem lake for workloads"
-                ),
-            )
-        ]
     return []
 
 

@@ -7,6 +7,7 @@ Adapters import this module, never the facades, so the import graph stays facade
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -203,6 +204,18 @@ class DataLakeArgs:
     children are named after it and inherit the aliases). Defaults to none."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """The stack's tags, merged into every resource's tags or labels."""
+
+
+def stack_hashed_name(name: str, prefix: str, length: int) -> str:
+    """`prefix` + hex digits of a hash of project, stack and `name`: globally unique names (Azure storage
+    accounts, key vaults) that stay the same across runs of one stack and differ between stacks."""
+    digest = hashlib.sha256(f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}".encode()).hexdigest()
+    return f"{prefix}{digest[: length - len(prefix)]}"
+
+
+def adls_account_name(lake: str) -> str:
+    """The storage account of ADLS lake `lake` when its spec names none (`DataLakeArgs.bucket_name`)."""
+    return stack_hashed_name(lake, "lake", 24)
 
 
 @dataclass(frozen=True)

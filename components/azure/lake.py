@@ -14,7 +14,6 @@ that conditions cannot restrict, so a "write" grant would let a workload delete 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any, cast
 
@@ -25,7 +24,7 @@ from pulumi_azure_native import provider as azure_provider
 from aiinfra.core.vocab import Access
 from components.azure.encryption import rotation_policy, vault_properties
 from components.azure.roles import assign
-from components.contracts import DataLakeArgs, LakeGrant, split_zone
+from components.contracts import DataLakeArgs, LakeGrant, adls_account_name, split_zone, stack_hashed_name
 
 KEY_BITS = 3072
 SUBRESOURCES = ("blob", "dfs")
@@ -35,11 +34,6 @@ WRITE_DATA_ACTIONS = (f"{BLOBS}/read", f"{BLOBS}/write", f"{BLOBS}/add/action", 
 DATA_ACTIONS = {"read": READ_DATA_ACTIONS, "write": WRITE_DATA_ACTIONS}
 CONDITION_VERSION = "2.0"
 VAULT_RETENTION_DAYS = 90
-
-
-def _hashed(name: str, prefix: str, length: int) -> str:
-    digest = hashlib.sha256(f"{pulumi.get_project()}/{pulumi.get_stack()}/{name}".encode()).hexdigest()
-    return f"{prefix}{digest[: length - len(prefix)]}"
 
 
 def adls_grant_condition(*, container: str, path: str, access: str) -> str | None:
@@ -135,7 +129,7 @@ class AdlsLake(pulumi.ComponentResource):
         self.vault = keyvault.Vault(
             f"{name}-vault",
             resource_group_name=rg,
-            vault_name=_hashed(name, "kvl", 24),
+            vault_name=stack_hashed_name(name, "kvl", 24),
             properties=vault_properties(client.tenant_id, VAULT_RETENTION_DAYS),
             **located,
             opts=stateful,
@@ -169,7 +163,7 @@ class AdlsLake(pulumi.ComponentResource):
         self.account = storage.StorageAccount(
             f"{name}-storage",
             resource_group_name=rg,
-            account_name=args.bucket_name or _hashed(name, "lake", 24),
+            account_name=args.bucket_name or adls_account_name(name),
             kind="StorageV2",
             sku={"name": args.sku},
             is_hns_enabled=True,
@@ -238,7 +232,7 @@ class AdlsLake(pulumi.ComponentResource):
 
         # The lake's data roles: blob data actions only, assignable in the lake's resource group.
         self._role_guids = {
-            access: str(uuid.uuid5(uuid.NAMESPACE_URL, _hashed(name, access, 40))) for access in DATA_ACTIONS
+            access: str(uuid.uuid5(uuid.NAMESPACE_URL, stack_hashed_name(name, access, 40))) for access in DATA_ACTIONS
         }
         self._roles = {
             access: authorization.RoleDefinition(

@@ -8,7 +8,11 @@ Operator). Training and serving take their fabric wiring from here, never spell 
 - TCPXO (GKE A3 Mega): the 8 GPU NICs through multi-networking annotations, Google's `tcpxo-daemon` as a
   native sidecar, the host's NCCL plugin and `/dev/aperture_devices`, and the `NCCL_FASTRAK_*` settings of
   Google's release notes. hostPath volumes need the namespace at Pod Security `privileged`.
-- InfiniBand / RoCE: `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin, IPC_LOCK
+- GKE GPUDirect RDMA (A3 Ultra): the gVNIC and 8 RoCE NICs through multi-networking annotations, the host's
+  gIB NCCL plugin (`/home/kubernetes/bin/gib`, installed by `nccl-rdma-installer`) and NVIDIA libraries, and
+  the NCCL settings of the plugin's `set_nccl_env.sh`. No daemon and no capability; the hostPath volumes need
+  the namespace at Pod Security `privileged`.
+- InfiniBand / RoCE (AKS, on-prem): `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin, IPC_LOCK
   (to pin memory for verbs; Pod Security `privileged`), `NCCL_IB_HCA`.
 """
 
@@ -80,6 +84,24 @@ TCPXO_DAEMON_DEVICES = [
 ]
 """Devices the NRI device injector (installed with the cluster's TCPXO pools) gives the daemon container."""
 
+GIB_TUNER_CONFIGS = {"a3-ultragpu-8g": "/usr/local/gib/configs/tuner_config_a3u.txtpb"}
+"""The gIB plugin's NCCL tuner file per machine (`NCCL_TUNER_CONFIG_PATH`)."""
+GIB_ENV = {
+    # What the gIB plugin's /usr/local/gib/scripts/set_nccl_env.sh sets (GKE "GPUDirect RDMA" guide, Google's
+    # gpu-recipes A3 Ultra NCCL test images, checked 2026-12); GKE names the pod's gVNICs eth0 and eth1.
+    "LD_LIBRARY_PATH": "/usr/local/nvidia/lib64:/usr/local/gib/lib64",
+    "NCCL_NET": "gIB",
+    "NCCL_SOCKET_IFNAME": "eth0,eth1",
+    "NCCL_CROSS_NIC": "0",
+    "NCCL_NET_GDR_LEVEL": "PIX",
+    "NCCL_P2P_NET_CHUNKSIZE": "131072",
+    "NCCL_NVLS_CHUNKSIZE": "524288",
+    "NCCL_IB_ADAPTIVE_ROUTING": "1",
+    "NCCL_IB_QPS_PER_CONNECTION": "4",
+    "NCCL_IB_TC": "52",
+    "NCCL_IB_FIFO_TC": "84",
+}
+
 RDMA_RESOURCES = {Fabric.INFINIBAND: "rdma/shared_ib", Fabric.RDMA: "rdma/shared_roce"}
 """The RDMA shared device plugin's resources (Network Operator NicClusterPolicy on AKS and on-prem)."""
 NCCL_IB_HCA = {"azure": "mlx5_ib", "onprem": "mlx5"}
@@ -114,7 +136,7 @@ def interfaces_annotation(fabric: Fabric) -> str:
 
 def pod_security_level(shape: NodeShape) -> str:
     """The Pod Security Admission level the team's namespace needs (`TenancyArgs.pod_security`) for training
-    pods on this pool: hostPath volumes (TCPXO) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`."""
+    pods on this pool: hostPath volumes (TCPXO, GKE RDMA) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`."""
     return "privileged" if shape.fabric in (Fabric.TCPXO, *RDMA_RESOURCES) else "restricted"
 
 
@@ -144,6 +166,22 @@ def pod_wiring(shape: NodeShape) -> FabricWiring:
                 {"name": "aperture-devices", "mountPath": "/dev/aperture_devices"},
             ),
             init_containers=(_tcpxo_daemon(),),
+        )
+    if shape.fabric == Fabric.RDMA and shape.cloud == "gcp":
+        return FabricWiring(
+            env={**GIB_ENV, "NCCL_TUNER_CONFIG_PATH": GIB_TUNER_CONFIGS[shape.machine_type]},
+            annotations={
+                "networking.gke.io/default-interface": "eth0",
+                "networking.gke.io/interfaces": interfaces_annotation(Fabric.RDMA),
+            },
+            volumes=(
+                {"name": "nvidia-libraries", "hostPath": {"path": "/home/kubernetes/bin/nvidia"}},
+                {"name": "gib", "hostPath": {"path": "/home/kubernetes/bin/gib"}},
+            ),
+            mounts=(
+                {"name": "nvidia-libraries", "mountPath": "/usr/local/nvidia"},
+                {"name": "gib", "mountPath": "/usr/local/gib"},
+            ),
         )
     if shape.fabric in RDMA_RESOURCES:
         return FabricWiring(

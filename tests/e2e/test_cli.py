@@ -120,8 +120,11 @@ def test_invalid_spec_creates_nothing_when_exporting(project, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["plan", "--stack", "nope"], "error: --stack: 'nope' — no stacks/Pulumi.nope.yaml; known stacks: dev, prod"),
-        (["validate", "--stack", "nope"], "known stacks: dev, prod"),
+        (
+            ["plan", "--stack", "nope"],
+            "error: --stack: 'nope' — no stacks/Pulumi.nope.yaml; known stacks: dev, hybrid, prod",
+        ),
+        (["validate", "--stack", "nope"], "known stacks: dev, hybrid, prod"),
         (["-C", "/nonexistent", "plan", "--stack", "dev"], "no Pulumi.yaml here; pass -C DIR"),
     ],
 )

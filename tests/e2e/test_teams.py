@@ -55,7 +55,7 @@ def test_a_request_that_does_not_fit_is_refused_and_nothing_is_written(project, 
     assert main(["-C", str(project), *args]) == 2
     err = capsys.readouterr().err
     assert "error: stacks/teams/speech.yaml: quotas.prod.H100: 64 — above the H100 any prod cluster declares" in err
-    assert "quotas.prd: 'prd' — no stack of that name; known: dev, prod; did you mean 'prod'?" in err
+    assert "quotas.prd: 'prd' — no stack of that name; known: dev, hybrid, prod; did you mean 'prod'?" in err
     assert "Traceback" not in err
     assert not (project / "stacks" / "teams" / "speech.yaml").exists()
     # An existing request is never overwritten.

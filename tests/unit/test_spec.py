@@ -215,7 +215,7 @@ def test_references_between_sections():
     assert "workloads[0].model: 's3://x/' — String should match pattern" in problems(raw)[0]
 
 
-def test_workloads_cannot_use_adls_lakes_yet():
+def test_workloads_on_aks_use_adls_lakes():
     raw = with_cluster(
         cloud="azure",
         region="eastus",
@@ -224,10 +224,8 @@ def test_workloads_cannot_use_adls_lakes_yet():
     )
     raw["data_lakes"] = [{"name": "z", "cloud": "azure", "region": "eastus"}]
     raw["workloads"] = [{"kind": "training", "name": "t", "team": "v", "cluster": "a", "pool": "gpu", "lake": "z"}]
-    assert problems(raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]) == [
-        "workloads[0].lake: 'z' — ADLS lakes keep zones as containers, which the trainer and server do not address "
-        "yet; use an S3, GCS or on-prem lake for workloads"
-    ]
+    platform = build_platform(raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})])
+    assert [w.lake for w in platform.workloads] == ["z"]
 
 
 def test_team_files_are_checked_with_their_file_name():
@@ -269,7 +267,7 @@ def test_a_team_file_must_be_named_after_its_team():
 def test_quotas_name_stacks_of_the_project():
     found = problems(GOOD, [team("a", prd={"H100": 8}, dev={"H100": 1})], stack="prod", stacks=["dev", "prod"])
     assert found == [
-        "stacks/teams/a.yaml: quotas.prd: 'prd' — no stack of that name; known: dev, prod; did you mean 'prod'?"
+        "stacks/teams/a.yaml: quotas.prd: 'prd' — no stack of that name; known: dev, hybrid, prod; did you mean 'prod'?"
     ]
 
 

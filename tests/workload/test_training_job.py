@@ -22,6 +22,7 @@ KUBERNETES_VERSION = "1.33"
 FABRICS = {
     "efa": ("aws", "H100:8"),
     "tcpxo": ("gcp", "H100:8"),
+    "gke-rdma": ("gcp", "H200:8"),
     "infiniband": ("azure", "H100:8"),
     "tpu": ("gcp", "TPU-v5p:2x2x2"),
     "none": ("aws", "L4:1"),
@@ -139,6 +140,27 @@ def test_tcpxo_pods_attach_eight_gpu_nics_and_run_the_daemon_as_a_native_sidecar
     assert {"/dev/aperture_devices", "/home/kubernetes/bin/nvidia"} <= host_paths
 
 
+def test_gke_rdma_pods_attach_the_roce_nics_and_load_the_hosts_gib_plugin_without_a_capability(run_mocked):
+    jobset, _ = render(run_mocked, "gcp", "H200:8")
+    pod = pod_of(jobset)
+    interfaces = json.loads(pod["metadata"]["annotations"]["networking.gke.io/interfaces"])
+    assert [i["network"] for i in interfaces] == ["default", "gvnic-1", *(f"rdma-{i}" for i in range(8))]
+    trainer = trainer_of(jobset)
+    assert trainer["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert "initContainers" not in pod["spec"]
+    env = env_of(trainer)
+    assert env["NCCL_NET"] == "gIB"
+    assert env["NCCL_TUNER_CONFIG_PATH"] == "/usr/local/gib/configs/tuner_config_a3u.txtpb"
+    assert env["LD_LIBRARY_PATH"].split(":") == ["/usr/local/nvidia/lib64", "/usr/local/gib/lib64"]
+    mounts = {m["mountPath"]: m["name"] for m in trainer["volumeMounts"]}
+    host_paths = {v["name"]: v["hostPath"]["path"] for v in pod["spec"]["volumes"] if "hostPath" in v}
+    assert {path: host_paths[mounts[path]] for path in ("/usr/local/nvidia", "/usr/local/gib")} == {
+        "/usr/local/nvidia": "/home/kubernetes/bin/nvidia",
+        "/usr/local/gib": "/home/kubernetes/bin/gib",
+    }
+    assert set(trainer["resources"]["limits"]) == {"cpu", "memory", "nvidia.com/gpu"}
+
+
 def test_infiniband_pods_get_the_rdma_device_and_ipc_lock_only(run_mocked):
     jobset, _ = render(run_mocked, "azure", "H100:8")
     trainer = trainer_of(jobset)
@@ -208,6 +230,7 @@ def test_onprem_scratch_is_a_local_nvme_ephemeral_volume(run_mocked):
     [
         ("efa", "restricted"),
         ("tcpxo", "privileged"),
+        ("gke-rdma", "privileged"),
         ("infiniband", "privileged"),
         ("tpu", "restricted"),
         ("none", "restricted"),

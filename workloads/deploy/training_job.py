@@ -7,13 +7,15 @@ failed pod fails its Job (`backoffLimit: 0`, `restartPolicy: Never`); the JobSet
 (up to `max_restarts` times) and the trainer resumes from the latest checkpoint in the lake. Within a pod,
 torchrun restarts crashed workers `torchrun_max_restarts` times first.
 
-Fabric wiring (EFA, TCPXO, InfiniBand/RoCE) comes from `components.kubernetes.fabric`, by the pool's NodeShape.
+Fabric wiring (EFA, TCPXO, GKE RDMA, InfiniBand/RoCE) comes from `components.kubernetes.fabric`, by the pool's
+NodeShape.
 TPU pods get `google.com/tpu` per host, the slice's accelerator and topology node selectors, and JobSet's
 exclusive placement of one job per node pool.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -21,7 +23,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from aiinfra.core.catalog import Fabric, NodeShape
+from aiinfra.core.catalog import NodeShape
 from components.common import ArgProblems, Taint
 from components.kubernetes import versions
 from components.kubernetes.fabric import pod_wiring
@@ -53,6 +55,8 @@ SCRATCH_PATH = "/scratch"
 LOCAL_NVME_CLASS = "local-nvme"
 """The on-prem StorageClass of local NVMe (components.kubernetes.onprem)."""
 REMOTE_LAKES = ("s3://", "gs://", "gcs://", "abfs://", "az://")
+ADLS_ENDPOINT = re.compile(r"^https://[a-z0-9]{3,24}\.(dfs|blob)\.core\.windows\.net(/|$)")
+"""An ADLS lake by its account's endpoint URL (what the program hands pods); its first path segment is the zone."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,20 +120,15 @@ def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
         args.torchrun_max_restarts >= 0, "torchrun_max_restarts", f"{args.torchrun_max_restarts} — 0 or more"
     )
     problems.check(
-        args.train.lake.startswith(REMOTE_LAKES),
+        args.train.lake.startswith(REMOTE_LAKES) or bool(ADLS_ENDPOINT.match(args.train.lake)),
         ("train", "lake"),
-        f"{args.train.lake!r} — checkpoints must outlive the pods; use an s3://, gs:// or abfs:// lake",
+        f"{args.train.lake!r} — checkpoints must outlive the pods; use an s3://, gs://, abfs:// or "
+        "https://<account>.dfs.core.windows.net lake",
     )
     problems.check(
         shape.accelerator != "cpu",
         "shape",
         "a CPU pool; train on a GPU or TPU pool (CPU training is for `aiinfra local train`)",
-    )
-    problems.check(
-        not (shape.fabric == Fabric.RDMA and shape.cloud == "gcp"),
-        "shape",
-        f"{shape.machine_type} — GKE GPUDirect RDMA (gIB) is not wired by TrainingJob; use an a3-megagpu-8g "
-        "(tcpxo) pool",
     )
     if shape.tpu is not None:
         problems.check(

@@ -1,0 +1,79 @@
+"""stacks/Pulumi.hybrid.yaml as a user runs it: a training job on every kind of accelerator pool and a model
+server on every cloud validate, plan under prod's policy config with no violation, and render pods that ask for
+their fabric's devices and reach their own cloud's lake."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.test_cli import run_cli
+
+PROD_POLICY = "policies/config/prod.json"
+FABRIC_DEVICES = {
+    # JobSet → what its trainer container must request beyond GPUs/TPUs, and the lake URL it is handed.
+    ("hy-aws", "train-efa"): ({"vpc.amazonaws.com/efa": "32", "hugepages-2Mi": "5120Mi"}, "s3://"),
+    ("hy-gcp", "train-tcpxo"): ({}, "gs://"),
+    ("hy-gcp", "train-rdma"): ({}, "gs://"),
+    ("hy-gcp", "train-v5p"): ({"google.com/tpu": "4"}, "gs://"),
+    ("hy-gcp", "train-v5e"): ({"google.com/tpu": "4"}, "gs://"),
+    ("hy-azure", "train-ib"): ({"rdma/shared_ib": "1"}, "https://"),
+    ("hy-onprem", "train-onprem-ib"): ({"rdma/shared_ib": "1"}, "s3://"),
+    ("hy-onprem", "train-onprem"): ({}, "s3://"),
+}
+GKE_NETWORKS = {"train-tcpxo": "vpc8", "train-rdma": "rdma-7"}
+"""A network only that fabric's multi-networking annotation attaches."""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hybrid")
+    result = run_cli("plan", "--stack", "hybrid", "--policy-config", PROD_POLICY, "--json", "--export", str(out))
+    assert result.returncode == 0, result.stderr
+    (out / "plan.json").write_text(result.stdout)
+    return out
+
+
+def trainer_pod(exported: Path, cluster: str, job: str) -> dict[str, Any]:
+    (path,) = (exported / "kubernetes" / cluster).glob(f"jobset_*_{job}.yaml")
+    jobset = yaml.safe_load(path.read_text())
+    return jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]
+
+
+def test_the_stack_validates():
+    result = run_cli("validate", "--stack", "hybrid")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "12 workloads" in result.stdout
+
+
+def test_it_plans_with_no_policy_violation_under_prods_config(exported):
+    plan = json.loads((exported / "plan.json").read_text())
+    assert plan["policyViolations"] == []
+    kinds = {s["newState"]["type"] for s in plan["steps"]}
+    assert {"aiinfra:workloads:TrainingJob", "aiinfra:workloads:InferenceService"} <= kinds
+
+
+@pytest.mark.parametrize(("cluster", "job"), sorted(FABRIC_DEVICES))
+def test_every_training_job_requests_its_fabrics_devices_and_reaches_its_clouds_lake(exported, cluster, job):
+    devices, lake_scheme = FABRIC_DEVICES[(cluster, job)]
+    pod = trainer_pod(exported, cluster, job)
+    (trainer,) = pod["spec"]["containers"]
+    limits = trainer["resources"]["limits"]
+    assert devices.items() <= limits.items()
+    assert "nvidia.com/gpu" in limits or "google.com/tpu" in limits
+    lake = trainer["command"][trainer["command"].index("--lake") + 1]
+    assert lake.startswith(lake_scheme)
+    if job in GKE_NETWORKS:
+        assert GKE_NETWORKS[job] in pod["metadata"]["annotations"]["networking.gke.io/interfaces"]
+
+
+@pytest.mark.parametrize("cluster", ["hy-aws", "hy-gcp", "hy-azure", "hy-onprem"])
+def test_every_cloud_serves_a_model_on_a_gpu_with_probes(exported, cluster):
+    (path,) = (exported / "kubernetes" / cluster).glob("deployment_team-vision_chat-*.yaml")
+    (server,) = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(server)
+    assert server["resources"]["limits"]["nvidia.com/gpu"] == "1"
