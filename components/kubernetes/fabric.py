@@ -84,8 +84,9 @@ TCPXO_DAEMON_DEVICES = [
 ]
 """Devices the NRI device injector (installed with the cluster's TCPXO pools) gives the daemon container."""
 
-GIB_TUNER_CONFIGS = {"a3-ultragpu-8g": "/usr/local/gib/configs/tuner_config_a3u.txtpb"}
-"""The gIB plugin's NCCL tuner file per machine (`NCCL_TUNER_CONFIG_PATH`)."""
+GIB_TUNER_CONFIGS = {"H200": "/usr/local/gib/configs/tuner_config_a3u.txtpb"}
+"""The gIB plugin's NCCL tuner file per GPU (`NCCL_TUNER_CONFIG_PATH`): A3 Ultra (H200); A4 (B200) would
+take tuner_config_a4.txtpb."""
 GIB_ENV = {
     # What the gIB plugin's /usr/local/gib/scripts/set_nccl_env.sh sets (GKE "GPUDirect RDMA" guide, Google's
     # gpu-recipes A3 Ultra NCCL test images, checked 2026-12); GKE names the pod's gVNICs eth0 and eth1.
@@ -169,7 +170,7 @@ def pod_wiring(shape: NodeShape) -> FabricWiring:
         )
     if shape.fabric == Fabric.RDMA and shape.cloud == "gcp":
         return FabricWiring(
-            env={**GIB_ENV, "NCCL_TUNER_CONFIG_PATH": GIB_TUNER_CONFIGS[shape.machine_type]},
+            env={**GIB_ENV, "NCCL_TUNER_CONFIG_PATH": GIB_TUNER_CONFIGS[shape.accelerator]},
             annotations={
                 "networking.gke.io/default-interface": "eth0",
                 "networking.gke.io/interfaces": interfaces_annotation(Fabric.RDMA),
