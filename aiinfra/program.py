@@ -100,11 +100,11 @@ def tenancy_args(
     quotas = cluster_quotas(team.quotas.get(stack, {}), cluster.platform.accelerator_classes)
     if not quotas:
         return None
-    # Training pods on TCPXO or RDMA/InfiniBand pools need host access PSA `restricted` refuses.
+    # Training pods on TCPXO or RDMA/InfiniBand pools need host access PSA `restricted` refuses: the namespace
+    # is then admitted by the platform layer's fabric admission policy (restricted plus exactly that wiring).
     levels = {
         pod_security_level(pool.shape) for pool in cluster.node_pools.values() if pool.shape.accelerator in quotas
     }
-    pod_security = "privileged" if "privileged" in levels else "restricted"
     return TenancyArgs(
         provider=cluster.kubernetes_provider,
         team=team.team,
@@ -113,7 +113,7 @@ def tenancy_args(
         accelerator_classes=cluster.platform.accelerator_classes,
         quotas=quotas,
         tags=cluster.tags,
-        pod_security=pod_security,
+        fabric_admission="privileged" in levels,
         egress=egress,
         service_egress=services,
     )

@@ -6,6 +6,9 @@
   Topology-Aware Scheduling where the cloud labels nodes with their network position.
 - GPU metrics: the DCGM exporter chart where nothing else provides it, and a Prometheus scrape config.
 - On-prem clusters: `OnPremAddons` (GPU Operator, Network Operator + NicClusterPolicy, local NVMe).
+- Fabric pod admission: where a pool's fabric needs more than Pod Security `restricted` (TCPXO, GKE RDMA,
+  InfiniBand/RoCE), a ValidatingAdmissionPolicy and its binding (`components.kubernetes.admission`) that hold
+  the pods of namespaces labelled for it to `restricted` plus exactly that fabric's wiring.
 
 Quota model (see `components.kubernetes.tenancy`): the pool ClusterQueue owns the capacity as
 nominalQuota and admits no namespace itself; each team gets a ClusterQueue in the same cohort with no
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,7 +32,7 @@ from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.core.vocab import CLOUDS, Cloud
 from components.common import ArgProblems
 from components.contracts import SYSTEM_NAMESPACE, NodePoolArgs
-from components.kubernetes import onprem, onprem_addons, versions
+from components.kubernetes import admission, onprem, onprem_addons, versions
 from components.kubernetes.meta import (
     CRITICAL_ADDONS_TOLERATION,
     POOL_LABEL,
@@ -305,6 +309,14 @@ def platform_problems(name: str, args: PlatformLayerArgs) -> ArgProblems:
         "kubernetes_version",
         f"{args.kubernetes_version!r} — the platform layer supports {', '.join(SUPPORTED_KUBERNETES)}",
     )
+    fabrics = admission.fabric_exceptions(args.pools)
+    problems.check(
+        not fabrics or admission.supports_admission_policies(args.kubernetes_version),
+        "kubernetes_version",
+        f"{args.kubernetes_version!r} — pools {', '.join(p for f in fabrics for p in f.pools)} need the fabric "
+        f"admission policy, and ValidatingAdmissionPolicy is GA only from Kubernetes "
+        f"{'.'.join(map(str, admission.MIN_KUBERNETES))}",
+    )
     names = [p.name for p in args.pools]
     problems.check(len(names) == len(set(names)), "pools", f"pool names repeat: {names}")
     for pool in args.pools:
@@ -366,6 +378,9 @@ class PlatformLayer(pulumi.ComponentResource):
     """NVIDIA's DCGM exporter, on clusters with GPU pools where no operator brings one (EKS by default)."""
     scrape_config: k8s.core.v1.ConfigMap | None
     """Prometheus scrape configuration for the GPU metrics, on clusters with GPU pools."""
+    pod_admission: k8s.admissionregistration.v1.ValidatingAdmissionPolicy | None
+    """The fabric admission policy (bound to namespaces labelled `aiinfra.dev/pod-security-exceptions: fabric`),
+    on clusters with a pool whose fabric needs more than Pod Security `restricted`."""
 
     def __init__(self, name: str, args: PlatformLayerArgs, opts: pulumi.ResourceOptions | None = None):
         platform_problems(name, args).raise_if_any()  # before registering anything
@@ -433,6 +448,7 @@ class PlatformLayer(pulumi.ComponentResource):
                 data={"dcgm-exporter.yaml": yaml.safe_dump({"scrape_configs": [DCGM_SCRAPE]}, sort_keys=False)},
                 opts=self._child,
             )
+        self.pod_admission = self._pod_admission(name, admission.fabric_exceptions(args.pools))
         self.register_outputs(
             {
                 "kueue": versions.KUEUE.version,
@@ -441,6 +457,7 @@ class PlatformLayer(pulumi.ComponentResource):
                 "resourceFlavors": sorted(self.resource_flavors),
                 "topology": self._topology_name,
                 "dcgmExporter": self._dcgm_source(args, dcgm),
+                "podAdmission": admission.POLICY_NAME if self.pod_admission else None,
             }
         )
 
@@ -450,6 +467,32 @@ class PlatformLayer(pulumi.ComponentResource):
         return k8s.core.v1.Namespace(
             name, metadata={"name": namespace, "labels": {**self._labels, **labels}}, opts=self._child
         )
+
+    def _pod_admission(
+        self, name: str, fabrics: tuple[admission.FabricException, ...]
+    ) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicy | None:
+        if not fabrics:
+            return None
+        metadata: k8s.meta.v1.ObjectMetaArgsDict = {"name": admission.POLICY_NAME, "labels": self._labels}
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-pod-admission",
+            metadata=metadata,
+            spec=cast(
+                "k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgsDict",
+                admission.admission_policy_spec(fabrics),
+            ),
+            opts=self._child,
+        )
+        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-pod-admission-binding",
+            metadata=metadata,
+            spec=cast(
+                "k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgsDict",
+                admission.admission_binding_spec(),
+            ),
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[policy])),
+        )
+        return policy
 
     def _release(
         self, name: str, role: str, chart: versions.HelmChart, values: dict, depends_on: list | None = None

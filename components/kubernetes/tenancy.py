@@ -1,9 +1,11 @@
 """`Tenancy`: one team on one cluster.
 
-A namespace under Pod Security Admission `restricted`, a ResourceQuota (accelerators, cpu, memory, pods),
-a LimitRange so every container has requests and limits, a default-deny NetworkPolicy with allowances for
-the namespace itself, DNS, the listed egress endpoints (the lake, identity token endpoints) and the listed
-servers of other teams, a service account annotated for the team's workload identity, and Kueue queueing.
+A namespace under Pod Security Admission `restricted` (or, where the team trains on a fabric that needs host
+access, under the platform layer's fabric admission policy: see `fabric_admission`), a ResourceQuota
+(accelerators, cpu, memory, pods), a LimitRange so every container has requests and limits, a default-deny
+NetworkPolicy with allowances for the namespace itself, DNS, the listed egress endpoints (the lake, identity
+token endpoints) and the listed servers of other teams, a service account annotated for the team's workload
+identity, and Kueue queueing.
 
 Kueue quota model (Kueue's documented multi-tenant setup: one ClusterQueue per tenant, grouped in a cohort
 that shares quota): the platform's pool ClusterQueue of each accelerator model owns the declared capacity as
@@ -27,7 +29,7 @@ import pulumi_kubernetes as k8s
 from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.core.vocab import POD_SECURITY_LEVELS, PodSecurityLevel
 from components.common import ArgProblems
-from components.kubernetes import versions
+from components.kubernetes import admission, versions
 from components.kubernetes.meta import (
     GPU_RESOURCE,
     NAMESPACE_NAME_LABEL,
@@ -89,8 +91,15 @@ class TenancyArgs:
     """Binds the service account to the team's cloud identity, e.g. `eks.amazonaws.com/role-arn`,
     `iam.gke.io/gcp-service-account` or `azure.workload.identity/client-id`. Defaults to none."""
     pod_security: PodSecurityLevel = "restricted"
-    """Pod Security Admission level enforced (and audited, warned). Defaults to restricted; RDMA pods that
-    need IPC_LOCK or fabric daemons that need host access require baseline or privileged."""
+    """Pod Security Admission level enforced (and audited, warned): restricted or baseline. Defaults to
+    restricted. `privileged` is refused: it turns pod security off for every pod of the team; pods that need
+    a fabric's host access get exactly that through `fabric_admission`."""
+    fabric_admission: bool = False
+    """Admit the namespace's pods with the platform layer's fabric admission policy
+    (`components.kubernetes.admission`: `restricted` plus exactly the cluster's fabric wiring) instead of Pod
+    Security Admission: the namespace is labelled for the policy's binding, PSA enforces `privileged` (it
+    has no per-pod exceptions) and still warns and audits at `pod_security`. Defaults to false; set it where
+    the team has quota on a TCPXO, GKE RDMA or InfiniBand/RoCE pool (`pod_security_level` privileged)."""
     pods: int = 500
     """Most pods in the namespace at once. Defaults to 500."""
     extra_cpus: int = 8
@@ -229,6 +238,12 @@ def tenancy_problems(name: str, args: TenancyArgs, namespace: str) -> ArgProblem
         "pod_security",
         f"{args.pod_security!r} — choose one of {', '.join(POD_SECURITY_LEVELS)}",
     )
+    problems.check(
+        args.pod_security != "privileged",
+        "pod_security",
+        "'privileged' — leaves every pod of the team without pod security; for a fabric's host access set "
+        "fabric_admission, which admits exactly the fabric's needs",
+    )
     known = ", ".join(f"{m} ({c.capacity})" for m, c in args.accelerator_classes.items()) or "none"
     for model, count in args.quotas.items():
         cls = args.accelerator_classes.get(model)
@@ -286,15 +301,20 @@ class Tenancy(pulumi.ComponentResource):
         self.namespace = namespace
         self.service_account = args.service_account
         psa_version = f"v{args.kubernetes_version}"
+        levels = {mode: args.pod_security for mode in ("enforce", "audit", "warn")}
+        admission_labels = {}
+        if args.fabric_admission:
+            # PSA has no per-pod exceptions: the bound admission policy enforces restricted-plus-fabric instead.
+            levels["enforce"] = "privileged"
+            admission_labels = {admission.EXCEPTIONS_LABEL: admission.EXCEPTIONS_VALUE}
         ns = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={
                 "name": namespace,
                 "labels": {
                     **labels,
-                    **{
-                        f"pod-security.kubernetes.io/{mode}": args.pod_security for mode in ("enforce", "audit", "warn")
-                    },
+                    **admission_labels,
+                    **{f"pod-security.kubernetes.io/{mode}": level for mode, level in levels.items()},
                     **{
                         f"pod-security.kubernetes.io/{mode}-version": psa_version
                         for mode in ("enforce", "audit", "warn")

@@ -21,7 +21,7 @@ from aiinfra.plan.mocks import PlanMocks
 from components.cluster import Cluster
 from components.common import Taint
 from components.contracts import SYSTEM_NAMESPACE, ClusterArgs, NodePoolArgs
-from components.kubernetes import versions
+from components.kubernetes import admission, versions
 from components.kubernetes.onprem import kubeconfig_server
 from components.kubernetes.platform import NodeResources, PlatformLayer, PlatformLayerArgs, kueue_manager_config
 from components.kubernetes.tenancy import (
@@ -511,6 +511,56 @@ def test_tenancy_namespace_is_restricted_at_the_clusters_policy_version():
     assert labels["aiinfra.dev/team"] == "nlp"
 
 
+def test_fabric_clusters_get_the_admission_policy_bound_to_namespaces_labelled_for_it():
+    policy = named(gcp_run(), "ValidatingAdmissionPolicy", admission.POLICY_NAME)
+    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
+    # One gate per fabric, each naming the pools whose pods may take that fabric's exceptions.
+    assert [
+        (v["name"], "'a3mega'" in v["expression"] or '"a3mega"' in v["expression"]) for v in policy["spec"]["variables"]
+    ] == [
+        ("on_tcpxo", True),
+        ("on_rdma", False),
+    ]
+    assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["pods", "pods/ephemeralcontainers"]
+    binding = named(gcp_run(), "ValidatingAdmissionPolicyBinding", admission.POLICY_NAME)["spec"]
+    assert binding == {
+        "policyName": admission.POLICY_NAME,
+        "validationActions": ["Deny"],
+        "matchResources": {"namespaceSelector": {"matchLabels": {"aiinfra.dev/pod-security-exceptions": "fabric"}}},
+    }
+    assert [
+        v["name"] for v in named(onprem_run(), "ValidatingAdmissionPolicy", admission.POLICY_NAME)["spec"]["variables"]
+    ] == ["on_infiniband"]
+    # EFA needs nothing beyond restricted: no policy.
+    assert by_kind(aws_run(), "ValidatingAdmissionPolicy") == []
+
+
+def bare_tenancy(**overrides) -> Tenancy:
+    """A team on a cluster without accelerators: namespace, limits, network policies."""
+    args = TenancyArgs(provider=provider(), team="nlp", kubernetes_version="1.34", accelerator_classes={}, **overrides)
+    return Tenancy("t", args)
+
+
+def test_a_fabric_teams_namespace_is_admitted_by_the_policy_and_still_warned_at_restricted():
+    labels = named(run(lambda: bare_tenancy(fabric_admission=True)), "Namespace", "team-nlp")["metadata"]["labels"]
+    assert labels["aiinfra.dev/pod-security-exceptions"] == "fabric"
+    assert [labels[f"pod-security.kubernetes.io/{m}"] for m in ("enforce", "warn", "audit")] == [
+        "privileged",
+        "restricted",
+        "restricted",
+    ]
+    restricted = named(gcp_run(), "Namespace", "team-vision")["metadata"]["labels"]
+    assert "aiinfra.dev/pod-security-exceptions" not in restricted
+
+
+def test_tenancy_refuses_a_privileged_namespace():
+    err, _ = caught(lambda: bare_tenancy(pod_security="privileged"))
+    assert [str(p) for p in err.problems] == [
+        "t.pod_security: 'privileged' — leaves every pod of the team without pod security; for a fabric's host "
+        "access set fabric_admission, which admits exactly the fabric's needs"
+    ]
+
+
 def test_tenancy_quota_counts_accelerators_by_type_and_the_nodes_they_come_with():
     aws = named(aws_run(), "ResourceQuota", "team-quota")["spec"]["hard"]
     # 16 H100 = 2 p5.48xlarge nodes (2 x 192 vCPU, 2 x 2048 GiB) + 8 CPUs / 32 GiB extra.
@@ -714,6 +764,19 @@ def test_platform_layer_refuses_bad_arguments_before_creating_anything():
         "p.gpu_operator: on-prem only: the aws adapter brings the device plugin its nodes need",
     ]
     assert [x.type for x in ran.resources if x.type.startswith(("aiinfra:", "kubernetes:"))] == []
+
+
+def test_every_supported_kubernetes_version_has_admission_policies_and_older_ones_are_refused_with_fabrics():
+    assert all(admission.supports_admission_policies(v) for v in SUPPORTED_KUBERNETES)
+    err, _ = caught(
+        lambda: PlatformLayer(
+            "p", PlatformLayerArgs(provider=provider(), cloud="gcp", kubernetes_version="1.29", pools=GCP_POOLS)
+        )
+    )
+    assert [str(p) for p in err.problems][1] == (
+        "p.kubernetes_version: '1.29' — pools a3mega, a3ultra need the fabric admission policy, and "
+        "ValidatingAdmissionPolicy is GA only from Kubernetes 1.30"
+    )
 
 
 def test_platform_layer_refuses_on_prem_pools_that_select_no_nodes():
