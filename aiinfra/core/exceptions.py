@@ -125,6 +125,39 @@ REVIEWED_SIDECARS: tuple[ReviewedSidecar, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class ReviewedNamespace:
+    """A namespace of the project's own node agents that Pod Security Admission leaves `privileged`."""
+
+    namespace: str
+    component: str
+    reason: str
+
+
+REVIEWED_PRIVILEGED_NAMESPACES: tuple[ReviewedNamespace, ...] = (
+    ReviewedNamespace(
+        namespace="aiinfra-system",
+        component="components.cluster (SYSTEM_NAMESPACE)",
+        reason="node daemons (local NVMe RAID0 and provisioner, DCGM exporter) need the host; its privileged "
+        "workloads are the REVIEWED_WORKLOADS above, which the pack checks one by one",
+    ),
+    ReviewedNamespace(
+        namespace="gpu-operator",
+        component="components.kubernetes.onprem_addons, components.azure.software (versions.GPU_OPERATOR)",
+        reason="the NVIDIA GPU Operator's driver, container toolkit, device plugin and DCGM DaemonSets run "
+        "privileged on every GPU node",
+    ),
+    ReviewedNamespace(
+        namespace="nvidia-network-operator",
+        component="components.kubernetes.onprem_addons, components.azure.software (versions.NETWORK_OPERATOR)",
+        reason="the NVIDIA Network Operator's OFED driver and RDMA shared device plugin need the host's NICs",
+    ),
+)
+"""Team namespaces are never among these: a team namespace that PSA leaves `privileged` must be held by an
+admission policy instead (the pack's `k8s-privileged-namespace-admission`)."""
+
+
 DEVICE_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
     "rdma/shared_ib": ("IPC_LOCK",),
     "rdma/shared_roce": ("IPC_LOCK",),

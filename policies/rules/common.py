@@ -260,6 +260,11 @@ class StackResource:
     def props(self) -> dict[str, Any]:
         return plain(self._resource.props)
 
+    @property
+    def provider_urn(self) -> str | None:
+        """The provider the resource is created through (its cluster, for Kubernetes objects)."""
+        return self._resource.provider.urn if self._resource.provider else None
+
     @cached_property
     def provider_props(self) -> dict[str, Any]:
         return plain(self._resource.provider.props) if self._resource.provider else {}

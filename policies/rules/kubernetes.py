@@ -9,12 +9,17 @@ a container requesting an RDMA device may add the capability verbs need. Each po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy, Severity
 
-from aiinfra.core.exceptions import DEVICE_CAPABILITIES, reviewed_sidecar, reviewed_workload
+from aiinfra.core.exceptions import (
+    DEVICE_CAPABILITIES,
+    REVIEWED_PRIVILEGED_NAMESPACES,
+    reviewed_sidecar,
+    reviewed_workload,
+)
 
 from .common import (
     AIINFRA,
@@ -22,6 +27,7 @@ from .common import (
     CIS_K8S,
     UNKNOWN,
     Control,
+    StackResource,
     allowlisted,
     checkov_control,
     get,
@@ -30,6 +36,8 @@ from .common import (
     items,
     number,
     resource_rule,
+    stack_rule,
+    strings,
 )
 
 DOMAIN = "kubernetes"
@@ -409,6 +417,115 @@ def no_cluster_admin_binding(props: dict[str, Any], args: ResourceValidationArgs
         yield f"binding {key} grants cluster-admin"
 
 
+NAMESPACE = "kubernetes:core/v1:Namespace"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def selects(selector: Any, labels: Mapping[str, Any]) -> bool:
+    """Whether a label selector selects an object with `labels`; an absent or empty one selects everything, as
+    the API server reads it. An unknown selector counts as selecting (never a violation on an unknown)."""
+    if selector is None or selector is UNKNOWN:
+        return True
+    if not isinstance(selector, dict):
+        return False
+    match = selector.get("matchLabels") or {}
+    if match is UNKNOWN:
+        return True
+    if not isinstance(match, dict) or any(labels.get(key) != value for key, value in match.items()):
+        return False
+    for expression in items(selector.get("matchExpressions")):
+        key, operator = get(expression, "key"), get(expression, "operator")
+        values = strings(get(expression, "values"))
+        present, value = key in labels, labels.get(key)
+        held = {
+            "In": present and value in values,
+            "NotIn": not present or value not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }
+        if not held.get(operator, False):
+            return False
+    return True
+
+
+def _holds_pods(policy: StackResource) -> bool:
+    """Whether an admission policy validates Pods and fails closed."""
+    rules = items(get(policy.props, "spec", "matchConstraints", "resourceRules"))
+    pods = any(
+        set(strings(get(rule, "apiGroups"))) & {"", "*"} and set(strings(get(rule, "resources"))) & {"pods", "*"}
+        for rule in rules
+    )
+    return pods and get(policy.props, "spec", "failurePolicy") != "Ignore"
+
+
+def _binding_holds(binding: StackResource, policies: Mapping[str, StackResource], labels: Mapping[str, Any]) -> bool:
+    """Whether a binding denies, in a namespace with `labels`, every Pod its policy rejects."""
+    props = binding.props
+    actions = get(props, "spec", "validationActions")
+    policy = policies.get(str(get(props, "spec", "policyName")))
+    resources = get(props, "spec", "matchResources")
+    narrowed = resources is not UNKNOWN and (
+        bool(get(resources, "objectSelector")) or bool(get(resources, "excludeResourceRules"))
+    )
+    return (
+        (actions is UNKNOWN or "Deny" in strings(actions))
+        and policy is not None
+        and _holds_pods(policy)
+        and selects(get(policy.props, "spec", "matchConstraints", "namespaceSelector"), labels)
+        and not narrowed
+        and (resources is UNKNOWN or selects(get(resources, "namespaceSelector"), labels))
+    )
+
+
+@stack_rule(
+    name="k8s-privileged-namespace-admission",
+    description="A namespace that Pod Security Admission leaves `privileged` is selected by a "
+    "ValidatingAdmissionPolicyBinding (Deny) of a policy on its Pods, on the same cluster: its pods are admitted "
+    "by exactly the rules that policy states, never by nothing. Node-agent namespaces are reviewed in "
+    "aiinfra.core.exceptions.",
+    severity=Severity.HIGH,
+    remediation="Keep the namespace at `restricted` (or `baseline`). Where a fabric needs host access, set "
+    "TenancyArgs.fabric_admission: the platform layer installs the fabric admission policy, whose binding selects "
+    "namespaces labelled aiinfra.dev/pod-security-exceptions=fabric. An environment's own node-agent namespaces "
+    "go on this rule's allowlist (workload: the namespace name) with the reason.",
+    control=_cis("5.2.1", "Ensure that the cluster has at least one active policy control mechanism in place"),
+    domain=DOMAIN,
+    config_schema=ALLOWLIST_SCHEMA,
+)
+def privileged_namespace_admission(
+    resources: list[StackResource], config: Mapping[str, Any]
+) -> Iterator[tuple[str | None, str]]:
+    reviewed = {entry.namespace for entry in REVIEWED_PRIVILEGED_NAMESPACES}
+    policies: dict[str | None, dict[str, StackResource]] = {}
+    bindings: dict[str | None, list[StackResource]] = {}
+    for resource in resources:
+        if resource.type == ADMISSION_POLICY:
+            name = get(resource.props, "metadata", "name")
+            policies.setdefault(resource.provider_urn, {})[str(name if name else resource.name)] = resource
+        elif resource.type == ADMISSION_BINDING:
+            bindings.setdefault(resource.provider_urn, []).append(resource)
+    for resource in resources:
+        if resource.type != NAMESPACE:
+            continue
+        labels = get(resource.props, "metadata", "labels")
+        name = get(resource.props, "metadata", "name")
+        name = name if isinstance(name, str) else resource.name
+        if not isinstance(labels, dict) or labels.get(PSA_ENFORCE) != "privileged":
+            continue
+        if name in reviewed or allowlisted(config, name):
+            continue
+        cluster_policies = policies.get(resource.provider_urn, {})
+        if any(_binding_holds(b, cluster_policies, labels) for b in bindings.get(resource.provider_urn, [])):
+            continue
+        yield (
+            resource.urn,
+            f"namespace {name} enforces Pod Security `privileged` and no ValidatingAdmissionPolicyBinding (Deny) on "
+            "its cluster selects it: every pod in it runs without pod security",
+        )
+
+
 POLICIES = [
     no_privileged,
     no_host_namespaces,
@@ -421,4 +538,5 @@ POLICIES = [
     image_pinned,
     no_public_loadbalancer,
     no_cluster_admin_binding,
+    privileged_namespace_admission,
 ]

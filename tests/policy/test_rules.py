@@ -101,6 +101,38 @@ def node_group(instance: str, max_size: Any) -> Any:
     return resource(NODE_GROUP, {"instanceTypes": [instance], "scalingConfig": {"maxSize": max_size}})
 
 
+NAMESPACE = "kubernetes:core/v1:Namespace"
+VAP = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+VAP_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+FABRIC_LABEL = {"aiinfra.dev/pod-security-exceptions": "fabric"}
+
+
+def namespace(name: str = "team-nlp", provider: str | None = None, **labels: str) -> Any:
+    labels = {"pod-security.kubernetes.io/enforce": "privileged", **labels}
+    return resource(NAMESPACE, {"metadata": {"name": name, "labels": labels}}, name=name, provider=provider)
+
+
+def pod_admission(provider: str | None = None, actions: tuple[str, ...] = ("Deny",), **binding: Any) -> list:
+    """A pod admission policy and its binding to the namespaces labelled for fabric exceptions."""
+    rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]
+    policy = resource(
+        VAP,
+        {"metadata": {"name": "fabric"}, "spec": {"matchConstraints": {"resourceRules": rules}, "validations": []}},
+        name="vap",
+        provider=provider,
+    )
+    spec = {
+        "policyName": "fabric",
+        "validationActions": list(actions),
+        "matchResources": {"namespaceSelector": {"matchLabels": FABRIC_LABEL}},
+        **binding,
+    }
+    return [
+        policy,
+        resource(VAP_BINDING, {"metadata": {"name": "fabric"}, "spec": spec}, name="vapb", provider=provider),
+    ]
+
+
 GPU_TOLERATION = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
 
 CASES: dict[str, tuple[list, list]] = {
@@ -399,6 +431,10 @@ CASES: dict[str, tuple[list, list]] = {
             )
         ],
     ),
+    "k8s-privileged-namespace-admission": (
+        [namespace(**FABRIC_LABEL), namespace("team-cv"), *pod_admission()[:1]],
+        [namespace(**FABRIC_LABEL), *pod_admission(), namespace("aiinfra-system"), namespace("gpu-operator")],
+    ),
     # Stack-wide
     "required-tags": (
         [resource("aws:ec2/vpc:Vpc", {"tags": {"owner": "ml"}})],
@@ -514,3 +550,30 @@ def test_values_unknown_during_preview_are_never_violations(pack, policy):
 def test_a_whole_unknown_resource_spec_is_never_a_violation(pack):
     spec = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": UNKNOWN}
     assert not [d for d in analyze(pack, resource(DEPLOYMENT, spec)) if d.policy_name.startswith("k8s-")]
+
+
+FABRIC_NAMESPACES = {"namespaceSelector": {"matchLabels": FABRIC_LABEL}}
+
+
+@pytest.mark.parametrize(
+    "binding",
+    [
+        {"actions": ("Audit", "Warn")},
+        {"matchResources": {**FABRIC_NAMESPACES, "objectSelector": {"matchLabels": {"app": "nothing"}}}},
+        {"matchResources": {"namespaceSelector": {"matchLabels": {"aiinfra.dev/pod-security-exceptions": "other"}}}},
+        {"matchResources": {"namespaceSelector": {"matchExpressions": [{"key": "x", "operator": "Exists"}]}}},
+        {"policyName": "missing"},
+    ],
+)
+def test_a_privileged_namespace_needs_a_binding_that_denies_its_pods(pack, binding):
+    name = "k8s-privileged-namespace-admission"
+    assert name not in violated(pack, namespace(**FABRIC_LABEL), *pod_admission())
+    assert name in violated(pack, namespace(**FABRIC_LABEL), *pod_admission(**binding))
+
+
+def test_a_binding_holds_only_on_its_own_cluster(pack):
+    a, b = (resource("pulumi:providers:kubernetes", {}, name=n) for n in ("cluster-a", "cluster-b"))
+    on_a, on_b = f"{a.urn}::{a.id}", f"{b.urn}::{b.id}"
+    name = "k8s-privileged-namespace-admission"
+    assert name not in violated(pack, a, b, namespace(provider=on_a, **FABRIC_LABEL), *pod_admission(provider=on_a))
+    assert name in violated(pack, a, b, namespace(provider=on_b, **FABRIC_LABEL), *pod_admission(provider=on_a))
