@@ -40,8 +40,18 @@ def _manifest(r: Recorded) -> dict[str, Any]:
     if r.type == "kubernetes:helm.sh/v3:Release":
         # A Helm release is reviewed as its chart reference and values.
         keys = ("name", "namespace", "chart", "version", "repositoryOpts", "values")
-        return {"kind": "HelmRelease", **{k: r.inputs[k] for k in keys if k in r.inputs}}
-    return dict(r.inputs)
+        return {"kind": "HelmRelease", **{k: _integers(r.inputs[k]) for k in keys if k in r.inputs}}
+    return _integers(dict(r.inputs))
+
+
+def _integers(value: Any) -> Any:
+    """The engine's wire format carries every number as a double; Kubernetes' integer fields (ports, runAsUser,
+    replicas) refuse `8000.0`, so integral numbers are written as the integers they were."""
+    if isinstance(value, dict):
+        return {k: _integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v) for v in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _document(value: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.e2e.test_cli import run_cli
+from tests.e2e.test_pod_admission import admitted_pods, privileged_team_namespaces
 
 PROD_POLICY = "policies/config/prod.json"
 FABRIC_DEVICES = {
@@ -77,3 +78,16 @@ def test_every_cloud_serves_a_model_on_a_gpu_with_probes(exported, cluster):
     (server,) = yaml.safe_load(path.read_text())["spec"]["template"]["spec"]["containers"]
     assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(server)
     assert server["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_every_fabrics_training_pod_is_admitted_by_its_clusters_admission_policy(exported):
+    # The checks of tests/e2e/test_pod_admission.py on this stack: nlp trains on TCPXO, GKE RDMA and InfiniBand
+    # pools, so its namespaces there are privileged at PSA with the fabric admission policy bound, and each
+    # training pod passes that exported policy, evaluated in CEL.
+    assert privileged_team_namespaces(exported) == ["hy-azure/team-nlp", "hy-gcp/team-nlp", "hy-onprem/team-nlp"]
+    assert admitted_pods(exported) == [
+        "hy-azure/train-ib",
+        "hy-gcp/train-rdma",
+        "hy-gcp/train-tcpxo",
+        "hy-onprem/train-onprem-ib",
+    ]
