@@ -4,10 +4,24 @@ pay for pulumi, the cloud SDKs or torch."""
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
-from aiinfra.core.errors import EXIT_INPUT, InputError, Problem
+from aiinfra.core.errors import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    InputError,
+    Problem,
+)
+from aiinfra.interrupts import stop_hard_on_signals
 
 
 def _policy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -244,18 +258,54 @@ COMMANDS = {
 }
 
 
+HARD_STOP_COMMANDS = ("plan", "validate", "report")
+"""Commands that run the Pulumi mock runtime, which does not unwind promptly: stopped by aiinfra.interrupts."""
+
+
+class Terminated(Exception):
+    """SIGTERM, raised in the main thread so that cleanup (`finally`, context managers) runs as for Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 ok, 1 mandatory policy violations, 2 invalid input, 3 internal error,
+    130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
     args = _parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    hard_stop = in_main_thread and args.command in HARD_STOP_COMMANDS
     try:
-        return COMMANDS[args.command](args)
+        with stop_hard_on_signals() if hard_stop else nullcontext():
+            return COMMANDS[args.command](args)
     except InputError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; that is not an error of ours.
-        sys.stderr.close()
-        return 0
+        # The reader (e.g. `| head`) went away; that is not an error of ours. Point stdout at /dev/null so
+        # the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (KeyboardInterrupt, Terminated) as stop:
+        terminated = isinstance(stop, Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except Exception as err:  # the one place an unexpected error becomes a message, not a traceback
+        print(
+            f"internal error: {type(err).__name__}: {err}\n"
+            "This is a bug in aiinfra, not in your input; please report it with the command line and what "
+            "the same command prints with AIINFRA_TRACEBACK=1.",
+            file=sys.stderr,
+        )
+        if os.environ.get("AIINFRA_TRACEBACK"):
+            traceback.print_exc()
+        return EXIT_INTERNAL
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

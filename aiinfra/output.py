@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from aiinfra.core.errors import InputError, Problem
+from aiinfra.interrupts import temporary_path
 
 _SPECIAL = (
     (stat.S_ISCHR, "character device"),
@@ -69,18 +70,19 @@ def write_atomically(path: Path, text: str, flag: str) -> None:
     a failure leaves no half file and the old one intact. Raises InputError naming `flag` on any OSError."""
     real = _destination(path, flag)
     fd, tmp = _temporary_beside(real, path, flag)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, real)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise unwritable(path, flag, err) from None
-        raise
+    with temporary_path(Path(tmp)):
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, real)
+        except BaseException as err:
+            Path(tmp).unlink(missing_ok=True)
+            if isinstance(err, OSError):
+                raise unwritable(path, flag, err) from None
+            raise
 
 
 def check_directory(path: Path, flag: str) -> None:

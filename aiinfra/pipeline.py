@@ -25,11 +25,20 @@ PLATFORM_KEY = "aiinfra:platform"
 
 def _platform(project: Project, stack: str, config: dict[str, str]) -> PlatformSpec:
     return build_platform(
-        json.loads(config[PLATFORM_KEY]) if PLATFORM_KEY in config else None,
+        _config_value(config[PLATFORM_KEY]) if PLATFORM_KEY in config else None,
         read_team_files(project.config_dir),
         stack=stack,
         stacks=project.stacks(),
     )
+
+
+def _config_value(value: str) -> Any:
+    """A config value as the program reads it: objects arrive as JSON; plain text stays text (and
+    `build_platform` says it must be a mapping)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def load_platform(root: Path, stack: str) -> PlatformSpec:

@@ -842,7 +842,10 @@ def build_platform(
             )
         )
     if not isinstance(raw, dict):
-        raise InputError(Problem("aiinfra:platform", f"{type(raw).__name__} — must be a mapping"))
+        what = f"{raw!r:.60} — must be a mapping with clusters:, data_lakes: and workloads:"
+        raise InputError(
+            Problem("aiinfra:platform", what if isinstance(raw, str) else f"{type(raw).__name__} — must be a mapping")
+        )
     team_specs, team_sources, quota_requests, problems = _team_problems(teams or [])
     try:
         spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_POLICY = 1
 EXIT_INPUT = 2
+EXIT_INTERNAL = 3
+"""A bug of aiinfra's (an unexpected exception): one message asking for a report, no traceback."""
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 @dataclass(frozen=True)

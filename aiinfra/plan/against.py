@@ -20,6 +20,7 @@ from typing import IO, Any
 import aiinfra
 from aiinfra.core.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.cost import estimate
+from aiinfra.interrupts import forget_child, kill_child_group, temporary_path, track_child
 from aiinfra.plan.diff import is_plan_document
 from aiinfra.spec import PlatformSpec
 from aiinfra.stack import load_project
@@ -103,22 +104,24 @@ def _planned_at_ref(
         ) from None
 
     scratch = Path(tempfile.mkdtemp(prefix="aiinfra-against-"))
-    try:
-        _extract(top, commit, scratch / "tree", against)
-        if not _has_stack(scratch / "tree" / prefix, stack):
-            # A change that adds the environment: everything is new, and it cost nothing before.
-            yield lambda: empty_plan(stack)
-            return
-        with (scratch / "out.json").open("w+") as out, (scratch / "err.txt").open("w+") as err:
-            base = _start(scratch / "tree", prefix, stack, plan_args, out, err)
-            try:
-                yield lambda: _finish(base, out, err, against, f"stack {stack!r} at {commit[:12]}")
-            finally:
-                if base.poll() is None:
-                    base.kill()
-                    base.wait()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    with temporary_path(scratch):
+        try:
+            _extract(top, commit, scratch / "tree", against)
+            if not _has_stack(scratch / "tree" / prefix, stack):
+                # A change that adds the environment: everything is new, and it cost nothing before.
+                yield lambda: empty_plan(stack)
+                return
+            with (scratch / "out.json").open("w+") as out, (scratch / "err.txt").open("w+") as err:
+                base = _start(scratch / "tree", prefix, stack, plan_args, out, err)
+                track_child(base)
+                try:
+                    yield lambda: _finish(base, out, err, against, f"stack {stack!r} at {commit[:12]}")
+                finally:
+                    if base.poll() is None:
+                        kill_child_group(base)
+                    forget_child(base)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _has_stack(project: Path, stack: str) -> bool:
@@ -140,7 +143,8 @@ def _start(tree: Path, prefix: str, stack: str, plan_args: list[str], out: IO, e
     pythonpath = [str(project), str(tree), str(OWN_CODE), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
     command = [sys.executable, "-m", "aiinfra.cli", "-C", str(project), "plan", "--stack", stack, "--json", *plan_args]
-    return subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err)
+    # A session of its own: stopping it (kill_child_group) stops the packs it starts too, whatever its version.
+    return subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err, start_new_session=True)
 
 
 def _finish(base: subprocess.Popen, out: IO, err: IO, against: str, what: str) -> dict[str, Any]:

@@ -17,12 +17,18 @@ PIPED_WIDTH = 140
 machine type and dollar range of the cost table onto several lines."""
 
 
+class _PlanConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 when the reader goes away (`plan | head`); the CLI treats that as success."""
+        raise BrokenPipeError
+
+
 def plan_console() -> Console:
     """A terminal's own width; piped, `PIPED_WIDTH` unless COLUMNS says otherwise."""
-    console = Console()
+    console = _PlanConsole()
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=PIPED_WIDTH)
+    return _PlanConsole(width=PIPED_WIDTH)
 
 
 def render(run: ProgramRun, document: dict[str, Any], console: Console) -> None:

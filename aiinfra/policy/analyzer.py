@@ -41,6 +41,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from aiinfra.core.errors import InputError, Problem
+from aiinfra.interrupts import forget_child, track_child
 from aiinfra.plan.engine import Recorded
 
 ENGINE_ADDRESS = "127.0.0.1:0"
@@ -111,6 +112,7 @@ class _AnalyzerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        track_child(self.process)
         self.output: collections.deque[str] = collections.deque(maxlen=40)
         self._port: Queue[str] = Queue(maxsize=1)
         self._readers = [
@@ -165,6 +167,7 @@ class _AnalyzerProcess:
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()
+        forget_child(self.process)
 
 
 def _pack_env(context: StackContext) -> dict[str, str]:

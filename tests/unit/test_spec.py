@@ -267,7 +267,7 @@ def test_a_team_file_must_be_named_after_its_team():
 def test_quotas_name_stacks_of_the_project():
     found = problems(GOOD, [team("a", prd={"H100": 8}, dev={"H100": 1})], stack="prod", stacks=["dev", "prod"])
     assert found == [
-        "stacks/teams/a.yaml: quotas.prd: 'prd' — no stack of that name; known: dev, hybrid, prod; did you mean 'prod'?"
+        "stacks/teams/a.yaml: quotas.prd: 'prd' — no stack of that name; known: dev, prod; did you mean 'prod'?"
     ]
 
 

@@ -50,3 +50,29 @@ def test_config_must_be_a_mapping(tmp_path):
     (tmp_path / "Pulumi.s.yaml").write_text("config: [1]\n")
     with pytest.raises(InputError, match="config: must be a mapping"):
         load_stack_config(project, "s")
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdef", "bcdefg", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"- a\n- b\n", "Pulumi.s.yaml: a list — a stack file is a mapping with a config: key"),
+        (bytes(range(256)), "Pulumi.s.yaml: not UTF-8 text (byte 128); save it as UTF-8 YAML"),
+        (b"config:\n  a: 1\n  a: 2\n", "Pulumi.s.yaml:3:3: duplicate key 'a' (also on line 2); keep one"),
+        (b"config:\n  a: [1\n", "Pulumi.s.yaml:3:1: not valid YAML"),
+        (ALIAS_BOMB.encode(), "expands to more than 100000 values through its aliases"),
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (b"config: {}\n" + b"#" * (1 << 20), "bytes — input files are at most 1048576 bytes; split it up"),
+    ],
+    ids=["list-root", "binary", "duplicate-key", "syntax", "alias-bomb", "deep", "huge"],
+)
+def test_unreadable_stack_files_are_input_errors_naming_file_and_line(tmp_path, content, expected):
+    root = project_dir(tmp_path, "name: demo\nruntime: python\n")
+    (root / "Pulumi.s.yaml").write_bytes(content)
+    with pytest.raises(InputError) as raised:
+        load_stack_config(load_project(root), "s")
+    assert expected in str(raised.value)
