@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +32,32 @@ from aiinfra.core.catalog.data import SUPPORTED_KUBERNETES
 from aiinfra.core.errors import InputError, Problem, join_path
 from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 from aiinfra.core.vocab import AmiFamily, CapacityType, Cloud, LakeZone, LocalNvme, TaintEffect
+from workloads.shared.recipes import RECIPES
+
+MAX_NODES = 1000
+"""Most nodes of one pool (GKE's and AKS's pool limit), and so of one training job."""
+MAX_QUOTA = 100_000
+"""Most GPUs or TPU chips of one quota: far beyond any cluster, short of numbers that only a typo makes."""
+
+
+def _unreserved_tag_key(key: str) -> str:
+    if key.lower().startswith("aws:"):
+        raise ValueError("the aws: prefix is reserved for AWS's own tags; drop it")
+    return key
+
+
+TAG_KEY_RULE = "a tag key is 1 to 128 letters, digits, spaces and _ . : = + - @ (what AWS and Azure both take)"
+TAG_VALUE_RULE = "a tag value is at most 256 letters, digits, spaces and _ . : / = + - @"
+TagKey = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9 _.:=+@-]{1,128}$"),
+    AfterValidator(_unreserved_tag_key),
+    Field(description=TAG_KEY_RULE),
+]
+TagValue = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9 _.:/=+@-]{0,256}$"), Field(description=TAG_VALUE_RULE)
+]
+Tags = dict[TagKey, TagValue]
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DnsName = Annotated[
@@ -46,7 +73,11 @@ class _Model(BaseModel):
 
 class NodeRange(_Model):
     min: int = Field(0, ge=0, description="Fewest nodes; 0 lets the pool scale to zero when idle.")
-    max: int = Field(ge=1, description="Most nodes the autoscaler may create.")
+    max: int = Field(
+        ge=1,
+        le=MAX_NODES,
+        description=f"Most nodes the autoscaler may create (at most {MAX_NODES}, the pool limit of GKE and AKS).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> NodeRange:
@@ -185,7 +216,7 @@ class ClusterSpec(_Model):
         description="On-prem only: the stack config key holding the cluster's "
         "kubeconfig as a secret (`pulumi config set --secret`).",
     )
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     protect: bool | None = Field(
         None,
         description="Refuse deletion of the cluster's keys and vaults (and GKE deletion protection). Defaults to "
@@ -234,9 +265,9 @@ class TrainingSpec(_Model):
     lake: DnsName = Field(
         description="Data lake (same cloud as the cluster) for data, checkpoints/<name>/ and models/<name>/."
     )
-    recipe: str = "tiny"
-    steps: int = Field(1000, ge=1)
-    nodes: int = Field(1, ge=1)
+    recipe: str = Field("tiny", description=f"Model recipe: {', '.join(RECIPES)}.")
+    steps: int = Field(1000, ge=1, le=10**9)
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="Pods, one per node; at most the pool's nodes.max.")
     checkpoint_every: int = Field(100, ge=0)
     image: str | None = Field(None, description="Trainer image. Defaults to the pinned aiinfra trainer image.")
     cpu: float | None = Field(
@@ -245,6 +276,13 @@ class TrainingSpec(_Model):
     memory_gib: int | None = Field(
         None, ge=1, description="Memory request and limit per pod in GiB. Defaults to 85 % of the pool's node."
     )
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, value: str) -> str:
+        if value not in RECIPES:
+            raise ValueError(f"unknown recipe; use one of {', '.join(RECIPES)}")
+        return value
 
 
 class ServingSpec(_Model):
@@ -276,7 +314,7 @@ Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
 class TeamSpec(_Model):
     team: DnsName
     owners: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(min_length=1)
-    quotas: dict[str, dict[str, StrictInt]] = Field(
+    quotas: dict[str, dict[str, Annotated[StrictInt, Field(ge=0, le=MAX_QUOTA)]]] = Field(
         default_factory=dict, description="Per environment: accelerator model → GPUs/chips, e.g. {prod: {H100: 16}}."
     )
     lake_prefixes: list[str] = Field(default_factory=list)
@@ -300,7 +338,7 @@ class TeamSpec(_Model):
 class PlatformSpec(_Model):
     """Everything one stack declares. `teams` come from stacks/teams/*.yaml, not from stack config."""
 
-    tags: dict[str, str] = Field(default_factory=dict, description="Merged into every resource's tags/labels.")
+    tags: Tags = Field(default_factory=dict, description="Merged into every resource's tags/labels.")
     clusters: list[ClusterSpec] = Field(default_factory=list)
     data_lakes: list[DataLakeSpec] = Field(default_factory=list)
     workloads: list[Workload] = Field(default_factory=list)
@@ -341,6 +379,10 @@ def _pydantic_problems(
         elif kind == "extra_forbidden":
             owner = _model_at(loc[:-1], root)
             msg = f"unknown field{_suggest(str(loc[-1]), owner)}"
+        elif loc[-1:] == ["[key]"] and loc[-3:-2] == ["tags"]:
+            path = join_path(*loc[:-2])
+            reason = e["msg"].removeprefix("Value error, ") if kind == "value_error" else TAG_KEY_RULE
+            msg = f"{loc[-2]!r} — {reason}"
         elif loc[-1:] == ["[key]"]:
             # A mapping key of the wrong type (`quotas: {1: ...}`): name the mapping, not pydantic's `[key]`.
             path = join_path(*loc[:-2])
@@ -355,6 +397,10 @@ def _pydantic_problems(
                 msg = "not an e-mail address; write name@example.com"
             elif kind == "too_short" and loc and loc[-1] == "owners":
                 msg = "no owner; list at least one e-mail of who answers for the team's quota, e.g. [lead@example.com]"
+            if kind == "string_pattern_mismatch" and loc[-2:-1] == ["tags"]:
+                msg = TAG_VALUE_RULE
+            if kind == "string_type" and isinstance(e["input"], int | float):
+                msg = f'a number to YAML; write it in quotes ({loc[-1]}: "..."): unquoted, 1.30 is the number 1.3'
             msg = f"{e['input']!r} — {msg}" if not isinstance(e["input"], dict | list) else msg
         problems.append(Problem(path, msg))
     return problems
@@ -432,6 +478,22 @@ def resolve_pool(cluster: ClusterSpec, pool: NodePoolSpec) -> ResolvedPool:
     return ResolvedPool(spec=pool, shape=shape, nodes=nodes or NodeRange(min=0, max=1), zone=zone)
 
 
+def _zone_problems(cluster: ClusterSpec, path: str, pool_index: list[int]) -> list[Problem]:
+    """Zones that cannot be in the cluster's region: the cluster's own, and pools' where the cluster lists
+    none (otherwise a pool's zone must be one of the cluster's, checked with the pool)."""
+    if not cluster.region:
+        return []
+    named = [(join_path(path, "zones", k), zone) for k, zone in enumerate(cluster.zones)]
+    if not cluster.zones:
+        named += [
+            (join_path(path, "node_pools", j, "zone"), pool.zone)
+            for j, pool in zip(pool_index, cluster.node_pools, strict=True)
+            if pool.zone
+        ]
+    found = [(where, catalog.zone_problem(cluster.cloud, cluster.region, zone)) for where, zone in named]
+    return [Problem(where, message) for where, message in found if message]
+
+
 def _cluster_problems(cluster: ClusterSpec, path: str, pool_index: list[int] | None = None) -> list[Problem]:
     """Semantic problems of one well-formed cluster. `pool_index` maps its pools to their raw positions."""
     index = pool_index if pool_index is not None else list(range(len(cluster.node_pools)))
@@ -459,6 +521,7 @@ def _cluster_problems(cluster: ClusterSpec, path: str, pool_index: list[int] | N
     else:
         if not cluster.region:
             problems.append(Problem(join_path(path, "region"), f"required for {cluster.cloud} clusters; add it"))
+        problems += _zone_problems(cluster, path, index)
         if cluster.kubeconfig:
             problems.append(
                 Problem(
@@ -571,29 +634,45 @@ def _check_references(spec: PlatformSpec) -> list[Problem]:
         if isinstance(work, ServingSpec):
             problems += _client_team_problems(work, teams, path)
         elif cluster is not None:
-            problems += _training_size_problems(work, spec.clusters.index(cluster), cluster, path)
+            problems += _training_pool_problems(work, spec.clusters.index(cluster), cluster, path)
     return problems
 
 
-def _training_size_problems(work: TrainingSpec, cluster_index: int, cluster: ClusterSpec, path: str) -> list[Problem]:
-    """A training pod needs a size: the pool's nodes (catalog or spec), else the workload's cpu and memory_gib."""
+def _training_pool_problems(work: TrainingSpec, cluster_index: int, cluster: ClusterSpec, path: str) -> list[Problem]:
+    """What TrainingJob would refuse about the job on its pool, with stack paths: a CPU pool, more pods than the
+    pool has nodes (Kueue would never admit it), a TPU job that is not one pod per host of the slice, and a pod
+    without a size (the pool's nodes, from the catalog or the spec, else the workload's cpu and memory_gib)."""
     pool_index = next((j for j, p in enumerate(cluster.node_pools) if p.name == work.pool), None)
-    if pool_index is None or (work.cpu is not None and work.memory_gib is not None):
+    if pool_index is None:
         return []
     try:
-        shape = resolve_pool(cluster, cluster.node_pools[pool_index]).shape
+        resolved = resolve_pool(cluster, cluster.node_pools[pool_index])
     except CatalogError:
         return []  # the pool's own problems are reported with the cluster
-    if shape.vcpus is not None:
-        return []
-    node = join_path("clusters", cluster_index, "node_pools", pool_index, "node")
-    return [
-        Problem(
-            join_path(path, "cpu" if work.cpu is None else "memory_gib"),
-            f"pool {work.pool} does not say how big its nodes are; give the pool's node size ({node}: "
+    shape, pool_path = resolved.shape, join_path("clusters", cluster_index, "node_pools", pool_index)
+    if shape.accelerator == "cpu":
+        found = ("pool", f"{work.pool!r} — a CPU pool; train on a GPU or TPU pool")
+    elif shape.tpu is not None and work.nodes != shape.tpu.hosts:
+        found = (
+            "nodes",
+            f"{work.nodes} — a TPU {shape.tpu.generation} {shape.tpu.topology} slice runs one pod per host; "
+            f"use nodes: {shape.tpu.hosts}",
+        )
+    elif work.nodes > resolved.nodes.max:
+        found = (
+            "nodes",
+            f"{work.nodes} — pool {work.pool} has at most {resolved.nodes.max} nodes ({pool_path}.nodes.max), "
+            "so the job would never be admitted; lower nodes or raise the pool's max",
+        )
+    elif shape.vcpus is None and (work.cpu is None or work.memory_gib is None):
+        found = (
+            "cpu" if work.cpu is None else "memory_gib",
+            f"pool {work.pool} does not say how big its nodes are; give the pool's node size ({pool_path}.node: "
             "{cpus: N, memory_gib: M}), or cpu and memory_gib per pod here",
         )
-    ]
+    else:
+        return []
+    return [Problem(join_path(path, found[0]), found[1])]
 
 
 def _client_team_problems(work: ServingSpec, teams: set[str], path: str) -> list[Problem]:
@@ -847,6 +926,12 @@ def build_platform(
             Problem("aiinfra:platform", what if isinstance(raw, str) else f"{type(raw).__name__} — must be a mapping")
         )
     team_specs, team_sources, quota_requests, problems = _team_problems(teams or [])
+    if "teams" in raw:
+        problems.append(
+            Problem(
+                "teams", "teams live in stacks/teams/<team>.yaml, not in the stack; move each there (aiinfra team new)"
+            )
+        )
     try:
         spec = PlatformSpec.model_validate({**raw, "teams": [t.model_dump() for t in team_specs]})
     except ValidationError as err:
@@ -875,6 +960,7 @@ def build_platform(
 def json_schema() -> dict[str, Any]:
     """JSON Schema of `aiinfra:platform` (for editor completion of stack files)."""
     schema = PlatformSpec.model_json_schema()
+    del schema["properties"]["teams"]  # filled from stacks/teams/*.yaml; a stack may not declare it
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "aiinfra:platform"
     return schema

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import yaml
 
 from aiinfra.core.errors import InputError, Problem
 
+SECRET_NAME = re.compile(r"kubeconfig|token|password|secret|credential|private.?key", re.IGNORECASE)
+"""Config keys whose values are secrets whatever the program does with them: refused unless `secure:`."""
 SECRET_PLACEHOLDER = "[secret]"
 """What an offline plan sees for a `secure:` value: it holds no key to decrypt it."""
 
@@ -160,13 +163,25 @@ def load_stack_config(project: Project, stack: str) -> tuple[dict[str, str], lis
         raise InputError(Problem(f"{path}: config", "must be a mapping of keys to values"))
     config: dict[str, str] = {}
     secrets: list[str] = []
+    plaintext: list[Problem] = []
     for key, value in raw_config.items():
-        full_key = key if ":" in key else f"{project.name}:{key}"
+        full_key = key if ":" in str(key) else f"{project.name}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full_key] = SECRET_PLACEHOLDER
             secrets.append(full_key)
+        elif SECRET_NAME.search(str(key)):
+            name = str(key).split(":", 1)[-1]
+            plaintext.append(
+                Problem(
+                    f"{path}: config.{key}",
+                    f"a secret in plain text (not shown); remove it and store it encrypted: pulumi config set --secret "
+                    f"{name} -s {stack} < FILE",
+                )
+            )
         else:
             config[full_key] = value if isinstance(value, str) else json.dumps(value)
+    if plaintext:
+        raise InputError(plaintext)
     return config, secrets
 
 

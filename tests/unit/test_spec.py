@@ -95,6 +95,17 @@ def test_capacity_accepts_a_string_or_a_mapping():
             {"data_lakes": [{"name": "l", "cloud": "aws", "region": "us-east-1", "egress_cidrs": ["0.0.0.0/0"]}]},
             "data_lakes[0].egress_cidrs: 0.0.0.0/0 would let team pods reach anything",
         ),
+        # Hostile and careless input (#21): bounds, zones, tags, numbers where text belongs, teams in a stack.
+        ("hello", "aiinfra:platform: 'hello' — must be a mapping with clusters:, data_lakes: and workloads:"),
+        (with_pool(nodes={"max": 10**26}), "clusters[0].node_pools[0].nodes.max: 100000000000000000000000000 — Input"),
+        (with_cluster(zones=["us-east-1a", "us-east-1z"]), "clusters[0].zones[1]: 'us-east-1z' — not a zone of"),
+        (with_cluster(zones=["us-west-2a"]), "clusters[0].zones[0]: 'us-west-2a' — not a zone of us-east-1; aws zones"),
+        (with_cluster(tags={"Bad Key!": "x"}), "clusters[0].tags: 'Bad Key!' — a tag key is 1 to 128 letters"),
+        (with_cluster(tags={"aws:owner": "x"}), "clusters[0].tags: 'aws:owner' — the aws: prefix is reserved"),
+        (with_cluster(tags={"k": "v" * 257}), "clusters[0].tags.k: 'vvvv"),
+        (with_cluster(tags={"k": "a;b"}), "clusters[0].tags.k: 'a;b' — a tag value is at most 256 letters"),
+        (with_cluster(kubernetes_version=1.3), "clusters[0].kubernetes_version: 1.3 — a number to YAML; write it in"),
+        ({**GOOD, "teams": [{"team": "x"}]}, "teams: teams live in stacks/teams/<team>.yaml, not in the stack"),
     ],
 )
 def test_each_bad_input_names_its_path_value_and_fix(raw, expected):
@@ -456,3 +467,44 @@ def test_validate_exits_2_naming_the_pool_and_the_regions(tmp_path, capsys):
     assert "error: clusters[0].node_pools[0].accelerator: 'H100:8' — Standard_ND96isr_H100_v5 is not offered in " in err
     assert "westus2 per the catalog" in err and "offered in: eastus, eastus2, westus; pick one of them" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("pool", "work", "expected"),
+    [
+        ({"accelerator": "cpu"}, {}, "workloads[0].pool: 'gpu' — a CPU pool; train on a GPU or TPU pool"),
+        (
+            {},
+            {"nodes": 50},
+            "workloads[0].nodes: 50 — pool gpu has at most 2 nodes (clusters[0].node_pools[0].nodes.max), so the "
+            "job would never be admitted; lower nodes or raise the pool's max",
+        ),
+        ({}, {"recipe": "70b"}, "workloads[0].recipe: '70b' — unknown recipe; use one of tiny, 1b, 7b"),
+        ({}, {"nodes": 10**6}, "workloads[0].nodes: 1000000 — Input should be less than or equal to 1000"),
+    ],
+    ids=["cpu-pool", "more-than-the-pool", "unknown-recipe", "absurd"],
+)
+def test_training_jobs_the_cluster_could_never_run_are_refused_with_stack_paths(pool, work, expected):
+    raw = with_pool(**pool)
+    raw["data_lakes"] = [{"name": "z", "cloud": "aws", "region": "us-east-1"}]
+    job = {"kind": "training", "name": "t", "team": "v", "cluster": "a", "pool": "gpu", "lake": "z", **work}
+    raw["workloads"] = [job]
+    assert problems(raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]) == [expected]
+
+
+def test_a_tpu_job_runs_one_pod_per_host_of_the_slice():
+    raw = with_cluster(
+        cloud="gcp",
+        region="us-central1",
+        zones=["us-central1-a"],
+        node_pools=[{"name": "gpu", "accelerator": "TPU-v5p:2x2x2"}],
+    )
+    raw["data_lakes"] = [{"name": "z", "cloud": "gcp", "region": "us-central1"}]
+    raw["workloads"] = [{"kind": "training", "name": "t", "team": "v", "cluster": "a", "pool": "gpu", "lake": "z"}]
+    assert problems(raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]) == [
+        "workloads[0].nodes: 1 — a TPU v5p 2x2x2 slice runs one pod per host; use nodes: 2"
+    ]
+
+
+def test_the_schema_offers_no_teams_key():
+    assert "teams" not in json_schema()["properties"]

@@ -76,3 +76,14 @@ def test_unreadable_stack_files_are_input_errors_naming_file_and_line(tmp_path, 
     with pytest.raises(InputError) as raised:
         load_stack_config(load_project(root), "s")
     assert expected in str(raised.value)
+
+
+def test_a_kubeconfig_in_plain_text_is_refused_without_echoing_it(tmp_path):
+    root = project_dir(tmp_path, "name: demo\nruntime: python\n")
+    (root / "Pulumi.s.yaml").write_text("config:\n  demo:onpremKubeconfig: 'apiVersion: v1 token: hunter2'\n")
+    with pytest.raises(InputError) as raised:
+        load_stack_config(load_project(root), "s")
+    message = str(raised.value)
+    assert "config.demo:onpremKubeconfig: a secret in plain text (not shown)" in message
+    assert "pulumi config set --secret onpremKubeconfig -s s < FILE" in message
+    assert "hunter2" not in message

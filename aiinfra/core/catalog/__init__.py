@@ -47,6 +47,7 @@ __all__ = [
     "resolve",
     "tpu_generation",
     "tpu_models",
+    "zone_problem",
 ]
 
 _MACHINES_BY_TYPE = {(m.cloud, m.machine_type): m for m in MACHINES}
@@ -129,6 +130,26 @@ def azure_region_zones(region: str) -> tuple[str, ...] | None:
     if region in AZURE_ZONED_REGIONS:
         return AZURE_ZONES
     return () if region in AZURE_ZONELESS_REGIONS else None
+
+
+ZONE_LETTERS = "abcdef"
+"""No AWS region has an availability zone past `f`, nor GCP a zone past `-f`."""
+
+
+def zone_problem(cloud: str, region: str, zone: str) -> str | None:
+    """Why `zone` is not a zone of `region` on `cloud` (a message naming the right form), or None."""
+    if cloud in ("aws", "gcp"):
+        separator = "" if cloud == "aws" else "-"
+        if re.fullmatch(re.escape(f"{region}{separator}") + f"[{ZONE_LETTERS}]", zone):
+            return None
+        return f"{zone!r} — not a zone of {region}; {cloud} zones are {region}{separator}a … {region}{separator}f"
+    if cloud == "azure":
+        known = azure_region_zones(region)
+        allowed = AZURE_ZONES if known is None else known
+        if zone in allowed:
+            return None
+        return f"{zone!r} — {region} has zones {', '.join(allowed)}" if allowed else f"{region} has no zones; remove it"
+    return None
 
 
 def aks_system_pool_nodes(zone_count: int) -> tuple[int, int]:
