@@ -7,13 +7,16 @@ Operator). Training and serving take their fabric wiring from here, never spell 
   plugin hands the device over, so no capability is added.
 - TCPXO (GKE A3 Mega): the 8 GPU NICs through multi-networking annotations, Google's `tcpxo-daemon` as a
   native sidecar, the host's NCCL plugin and `/dev/aperture_devices`, and the `NCCL_FASTRAK_*` settings of
-  Google's release notes. hostPath volumes need the namespace at Pod Security `privileged`.
+  Google's release notes.
 - GKE GPUDirect RDMA (A3 Ultra): the gVNIC and 8 RoCE NICs through multi-networking annotations, the host's
   gIB NCCL plugin (`/home/kubernetes/bin/gib`, installed by `nccl-rdma-installer`) and NVIDIA libraries, and
-  the NCCL settings of the plugin's `set_nccl_env.sh`. No daemon and no capability; the hostPath volumes need
-  the namespace at Pod Security `privileged`.
-- InfiniBand / RoCE (AKS, on-prem): `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin, IPC_LOCK
-  (to pin memory for verbs; Pod Security `privileged`), `NCCL_IB_HCA`.
+  the NCCL settings of the plugin's `set_nccl_env.sh`. No daemon and no capability.
+- InfiniBand / RoCE (AKS, on-prem): `rdma/shared_ib` or `rdma/shared_roce` from the RDMA shared device plugin,
+  IPC_LOCK (to pin memory for verbs), `NCCL_IB_HCA`.
+
+hostPath volumes, the root daemon and IPC_LOCK pass no Pod Security level short of `privileged`: namespaces
+of teams on such pools enforce `privileged` and get `components.kubernetes.admission`'s policy, which admits
+`restricted` plus exactly this wiring.
 """
 
 from __future__ import annotations
@@ -137,7 +140,8 @@ def interfaces_annotation(fabric: Fabric) -> str:
 
 def pod_security_level(shape: NodeShape) -> str:
     """The Pod Security Admission level the team's namespace needs (`TenancyArgs.pod_security`) for training
-    pods on this pool: hostPath volumes (TCPXO, GKE RDMA) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`."""
+    pods on this pool: hostPath volumes (TCPXO, GKE RDMA) and IPC_LOCK (InfiniBand, RoCE) pass only `privileged`,
+    which the fabric admission policy then narrows to `restricted` plus the pool's wiring."""
     return "privileged" if shape.fabric in (Fabric.TCPXO, *RDMA_RESOURCES) else "restricted"
 
 
