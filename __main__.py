@@ -8,6 +8,7 @@ import pulumi
 
 from aiinfra.core.errors import InputError
 from aiinfra.program import (
+    Refusals,
     cluster_args,
     data_lake_args,
     inference_service_args,
@@ -36,17 +37,21 @@ try:
 except InputError as err:
     raise pulumi.RunError(f"invalid stack config:\n{err}") from None
 
-clusters = {
-    spec.name: Cluster(spec.name, cluster_args(spec, platform, stack, secret=config.require_secret))
-    for spec in platform.clusters
-}
-lakes = {
-    spec.name: DataLake(spec.name, data_lake_args(spec, platform, stack, clusters)) for spec in platform.data_lakes
-}
+refusals = Refusals()
+clusters: dict[str, Cluster] = {}
+for i, spec in enumerate(platform.clusters):
+    with refusals.at(f"clusters[{i}]"):
+        clusters[spec.name] = Cluster(spec.name, cluster_args(spec, platform, stack, secret=config.require_secret))
+lakes: dict[str, DataLake] = {}
+for i, spec in enumerate(platform.data_lakes):
+    with refusals.at(f"data_lakes[{i}]"):
+        lakes[spec.name] = DataLake(spec.name, data_lake_args(spec, platform, stack, clusters))
 
 # Each team, on each cluster with the accelerators it asks for: an identity, its lake grants, its tenancy.
 tenancies: dict[tuple[str, str], Tenancy] = {}
-for spec in platform.clusters:
+for i, spec in enumerate(platform.clusters):
+    if spec.name not in clusters:
+        continue  # refused above
     cluster = clusters[spec.name]
     egress = lake_egress(platform, spec.cloud)
     for team in platform.teams:
@@ -60,37 +65,38 @@ for spec in platform.clusters:
                 "egress_cidrs, so its pods cannot reach the lake; add data_lakes[].egress_cidrs",
                 cluster,
             )
-        identity = WorkloadIdentity(
-            f"{spec.name}-{team.team}",
-            WorkloadIdentityArgs(
-                cluster=cluster,
-                namespace=team_namespace(team.team),
-                service_account=args.service_account,
-                tags=cluster.tags,
-            ),
-            pulumi.ResourceOptions(parent=cluster),
-        )
-        for lake, access, prefix in lake_grants(team, platform, spec):
-            lakes[lake].grant(identity, access=access, prefix=prefix)
-        tenancies[spec.name, team.team] = Tenancy(
-            f"{spec.name}-{team.team}",
-            replace(args, service_account_annotations=identity.service_account_annotations),
-            pulumi.ResourceOptions(parent=cluster, depends_on=[cluster.platform]),
-        )
+        with refusals.at(f"clusters[{i}] (team {team.team})"):
+            identity = WorkloadIdentity(
+                f"{spec.name}-{team.team}",
+                WorkloadIdentityArgs(
+                    cluster=cluster,
+                    namespace=team_namespace(team.team),
+                    service_account=args.service_account,
+                    tags=cluster.tags,
+                ),
+                pulumi.ResourceOptions(parent=cluster),
+            )
+            for lake, access, prefix in lake_grants(team, platform, spec):
+                if lake in lakes:
+                    lakes[lake].grant(identity, access=access, prefix=prefix)
+            tenancies[spec.name, team.team] = Tenancy(
+                f"{spec.name}-{team.team}",
+                replace(args, service_account_annotations=identity.service_account_annotations),
+                pulumi.ResourceOptions(parent=cluster, depends_on=[cluster.platform]),
+            )
 
-for work in platform.workloads:
-    cluster = clusters[work.cluster]
+for i, work in enumerate(platform.workloads):
     tenancy = tenancies.get((work.cluster, work.team))
-    if tenancy is None:
-        raise pulumi.RunError(
-            f"workload {work.name}: team {work.team} has no {stack} quota for the accelerators of "
-            f"{work.cluster}/{work.pool}; add them to stacks/teams/{work.team}.yaml"
-        )
+    if work.cluster not in clusters or tenancy is None:
+        continue  # the cluster or the team's tenancy was refused above (the spec checks the team has quota there)
+    cluster = clusters[work.cluster]
     opts = pulumi.ResourceOptions(parent=cluster, depends_on=[tenancy])
-    if isinstance(work, TrainingSpec):
-        TrainingJob(work.name, training_job_args(work, platform, cluster, tenancy, stack), opts)
-    else:
-        InferenceService(work.name, inference_service_args(work, platform, cluster, tenancy, stack), opts)
+    with refusals.at(f"workloads[{i}]"):
+        if isinstance(work, TrainingSpec):
+            TrainingJob(work.name, training_job_args(work, platform, cluster, tenancy, stack), opts)
+        else:
+            InferenceService(work.name, inference_service_args(work, platform, cluster, tenancy, stack), opts)
+refusals.raise_if_any()
 
 pulumi.export("clusters", {name: {"cloud": c.cloud, "endpoint": c.endpoint} for name, c in clusters.items()})
 pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if c.kubeconfig is not None})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import pulumi
 
+from aiinfra.core.errors import InputError, Problem
 from aiinfra.core.vocab import Access
 from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
 from components.cluster import Cluster
@@ -26,6 +28,28 @@ from workloads.deploy.training_job import DEFAULT_IMAGE as TRAINING_IMAGE
 from workloads.deploy.training_job import TrainingJobArgs
 from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
+
+
+class Refusals:
+    """Component refusals (InputError) gathered over the whole program, each under the stack path of the entry
+    that made the component (`workloads[3]: train-x.image: ...`), so one `validate` reports all of them; the
+    program goes on with what could be built and raises them together at the end."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    @contextmanager
+    def at(self, stack_path: str) -> Iterator[None]:
+        try:
+            yield
+        except InputError as err:
+            self.problems += [
+                Problem(f"{stack_path}: {p.path}" if p.path else stack_path, p.message) for p in err.problems
+            ]
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InputError(self.problems)
 
 
 def is_production(stack: str) -> bool:

@@ -878,6 +878,32 @@ def _prefix_zone_problems(spec: PlatformSpec, stack: str, sources: dict[str, str
     return problems
 
 
+def _pool_quota_problems(
+    spec: PlatformSpec, work: TrainingSpec | ServingSpec, team: TeamSpec | None, stack: str, index: int
+) -> list[Problem]:
+    """A workload is queued in its team's LocalQueue for its pool's accelerator, which exists only where the
+    team's quota for this stack names that accelerator (a team without any quota on the cluster is reported by
+    `_namespace_problems`)."""
+    cluster = next(c for c in spec.clusters if c.name == work.cluster)
+    pool = next((p for p in cluster.node_pools if p.name == work.pool), None)
+    quotas = team.quotas.get(stack, {}) if team else {}
+    if pool is None or not quotas:
+        return []
+    try:
+        model = resolve_pool(cluster, pool).shape.accelerator
+    except CatalogError:
+        return []  # reported with the cluster
+    if model in quotas or model == "cpu":
+        return []
+    return [
+        Problem(
+            join_path("workloads", index, "pool"),
+            f"{work.pool!r} — its {model} are not in team {work.team}'s {stack} quota ({', '.join(quotas)}); add "
+            f"quotas.{stack}.{model} to stacks/teams/{work.team}.yaml",
+        )
+    ]
+
+
 def _namespace_problems(spec: PlatformSpec, stack: str) -> list[Problem]:
     """A workload's team and its client teams need a namespace on the workload's cluster: a team has one where
     its quota for this stack names an accelerator the cluster has."""
@@ -892,6 +918,7 @@ def _namespace_problems(spec: PlatformSpec, stack: str) -> list[Problem]:
         if isinstance(work, ServingSpec):
             asking += [(join_path("client_teams", j), t) for j, t in enumerate(work.client_teams)]
         here = sorted(model for model, per_cluster in capacity.items() if work.cluster in per_cluster)
+        problems += _pool_quota_problems(spec, work, teams.get(work.team), stack, i)
         for field, name in asking:
             team = teams.get(name)
             if team is None or any(model in here for model in team.quotas.get(stack, {})):

@@ -92,7 +92,19 @@ def read_yaml(path: Path) -> Any:
     except OSError as err:
         problem = Problem(str(path), f"cannot be read ({err.strerror}); check the path and permissions")
         raise InputError(problem) from None
-    loader = _StrictLoader(text)
+    try:
+        return _construct(path, _StrictLoader(text))
+    except DuplicateKeyError as err:
+        raise InputError(Problem(_marked(path, err), f"{err.problem}; keep one")) from None
+    except yaml.YAMLError as err:  # reported as the file, line and column
+        raise InputError(
+            Problem(_marked(path, err), f"not valid YAML ({getattr(err, 'problem', err)}); fix the syntax")
+        ) from None
+    except RecursionError:
+        raise InputError(Problem(str(path), "nested too deeply to be a stack or team file")) from None
+
+
+def _construct(path: Path, loader: _StrictLoader) -> Any:
     try:
         node = loader.get_single_node()
         if node is None:
@@ -106,14 +118,6 @@ def read_yaml(path: Path) -> Any:
                 )
             )
         return loader.construct_document(node)
-    except DuplicateKeyError as err:
-        raise InputError(Problem(_marked(path, err), f"{err.problem}; keep one")) from None
-    except yaml.YAMLError as err:  # reported as the file, line and column
-        raise InputError(
-            Problem(_marked(path, err), f"not valid YAML ({getattr(err, 'problem', err)}); fix the syntax")
-        ) from None
-    except RecursionError:
-        raise InputError(Problem(str(path), "nested too deeply to be a stack or team file")) from None
     finally:
         loader.dispose()
 

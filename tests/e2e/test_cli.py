@@ -157,15 +157,18 @@ def test_validate_and_schema(capsys):
     assert schema["title"] == "aiinfra:platform" and "clusters" in schema["properties"]
 
 
-def test_validate_runs_the_component_checks_plan_would_fail_on(project, capsys):
-    """A spot pool on InfiniBand is a valid spec but an AKS refusal: validate says so, as plan would."""
+def test_validate_runs_the_component_checks_plan_would_fail_on_all_in_one_round(project, capsys):
+    """A spot pool on InfiniBand is a valid spec but an AKS refusal; so is a second one on another cluster:
+    validate names both, each under its stack path, as plan would."""
     pool = {"name": "ndh100", "accelerator": "H100:8", "nodes": {"min": 0, "max": 2}, "capacity": {"type": "spot"}}
     cluster = {"name": "ib", "cloud": "azure", "region": "eastus", "kubernetes_version": "1.33", "node_pools": [pool]}
-    write_stack(project, "ib", {"clusters": [cluster]})
+    write_stack(project, "ib", {"clusters": [cluster, {**cluster, "name": "ib2"}]})
     assert main(["-C", str(project), "validate", "--stack", "ib"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    assert "error: ib.node_pools.ndh100.capacity_type: 'spot' — Standard_ND96isr_H100_v5 nodes train over" in err
+    lines = err.splitlines()
+    assert lines[0].startswith("error: clusters[0]: ib.node_pools.ndh100.capacity_type: 'spot' — Standard_ND96")
+    assert lines[1].startswith("error: clusters[1]: ib2.node_pools.ndh100.capacity_type: 'spot'")
 
 
 def test_plans_any_pulumi_python_program_with_C(tmp_path, capsys):

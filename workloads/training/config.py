@@ -11,6 +11,8 @@ import posixpath
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
+from workloads.shared.lake_url import storage_options
+
 PARALLELISMS = ("ddp", "fsdp")
 DEFAULT_DATASET = "datasets/tiny-corpus"
 TORCHRUN_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
@@ -26,8 +28,12 @@ def _flag(default: Any, help_text: str) -> Any:
 class TrainConfig:
     recipe: str = _flag("tiny", "model recipe (workloads.shared.model.RECIPES)")
     steps: int = _flag(100, "optimizer steps to train in total (a resumed run continues to this step)")
-    lake: str = _flag(".aiinfra/lake", "lake URL: a path, file://, s3://, gs:// or abfs://")
-    endpoint_url: str | None = _flag(None, "S3-compatible endpoint for an s3:// lake (MinIO, Ceph, moto)")
+    lake: str = _flag(
+        ".aiinfra/lake", "lake URL: a path, file://, s3://, gs://, https://<account>.dfs.core.windows.net/ or abfs://"
+    )
+    endpoint_url: str | None = _flag(
+        None, "object-store endpoint of the lake: S3-compatible (MinIO, Ceph, moto), GCS (fake-gcs-server), Azurite"
+    )
     run: str = _flag("default", "run name: checkpoints/<run>/ and models/<run>/ in the lake")
     data: str | None = _flag(None, f"dataset URL; defaults to <lake>/{DEFAULT_DATASET}")
     batch_size: int = _flag(8, "sequences per rank per step")
@@ -46,9 +52,8 @@ class TrainConfig:
 
     @property
     def storage_options(self) -> dict[str, Any]:
-        from workloads.shared.lake import endpoint_options  # fsspec stays out of `aiinfra --help`
-
-        return endpoint_options(self.endpoint_url)
+        """The lake's fsspec options; ValueError when --endpoint-url does not apply to it."""
+        return storage_options(self.lake, self.endpoint_url)
 
     @property
     def data_url(self) -> str:
