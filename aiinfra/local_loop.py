@@ -521,14 +521,15 @@ def complete(server_url: str, prompt: str) -> str:
 
 def _upload_dataset(endpoint: str) -> str:
     """The shipped corpus, as is, into the raw zone; its token shards, made from the raw object, into curated/."""
-    from workloads.shared.lake import endpoint_options
+    from workloads.shared.lake_url import storage_options
     from workloads.training.data import TINY_CORPUS, paragraphs, prepare
 
     s3 = _s3(endpoint)
     raw_key = f"{RAW_PREFIX}{TINY_CORPUS.name}"
     s3.upload_file(str(TINY_CORPUS), BUCKET, raw_key)
     text = s3.get_object(Bucket=BUCKET, Key=raw_key)["Body"].read().decode("utf-8")
-    index = prepare(paragraphs(text), f"s3://{BUCKET}/{CURATED_PREFIX}", storage_options=endpoint_options(endpoint))
+    curated = f"s3://{BUCKET}/{CURATED_PREFIX}"
+    index = prepare(paragraphs(text), curated, storage_options=storage_options(curated, endpoint))
     tokens = sum(shard["tokens"] for shard in index["shards"])
     return f"s3://{BUCKET}/{raw_key} → {tokens} tokens in s3://{BUCKET}/{CURATED_PREFIX}"
 

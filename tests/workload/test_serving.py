@@ -1,5 +1,6 @@
 """The model server as clients see it: real HTTP to uvicorn on 127.0.0.1 (on a thread, or a subprocess
-where signals matter), a real tiny model exported by the training workload to a temp dir or to moto S3."""
+where signals matter), a real tiny model exported by the training workload to a temp dir or to an object store's
+emulator (moto S3, fake-gcs-server, Azurite)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 import torch
@@ -30,7 +30,7 @@ from workloads.serving.generation import Generated, GenerationRequest, Generator
 from workloads.serving.local import add_arguments, build_server, settings_from_args
 from workloads.serving.settings import ServerSettings
 from workloads.shared.export import export_model
-from workloads.shared.lake import endpoint_options
+from workloads.shared.lake_url import storage_options
 from workloads.shared.model import RECIPES, Transformer
 from workloads.shared.tokenizer import encode
 
@@ -452,17 +452,27 @@ def serve_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_local_serve_loads_the_model_from_s3(moto_s3):
-    boto3.client("s3", endpoint_url=moto_s3).create_bucket(Bucket="lake")
-    url = "s3://lake/models/tiny-chat/"
-    export_model(context_sensitive_model(), CONFIG, url, storage_options=endpoint_options(moto_s3))
+def test_local_serve_loads_the_model_from_an_object_store(remote_lake):
+    url = f"{remote_lake.url}models/tiny-chat/"
+    endpoint = remote_lake.endpoint_url
+    export_model(context_sensitive_model(), CONFIG, url, storage_options=storage_options(url, endpoint))
+    assert json.loads(remote_lake.read("models/tiny-chat/config.json"))["d_model"] == CONFIG.d_model
 
-    with serving(build_server(serve_args("--model", url, "--endpoint-url", moto_s3))) as base_url:
+    with serving(build_server(serve_args("--model", url, "--endpoint-url", endpoint))) as base_url:
         wait_ready(base_url)
         with client(base_url) as http:
             response = http.post("/v1/completions", json=completion("from the lake"))
     assert response.status_code == 200
     assert response.json()["usage"]["completion_tokens"] > 0
+
+
+def test_a_model_in_a_missing_bucket_or_container_is_a_model_problem(remote_lake):
+    model = f"{remote_lake.absent}models/tiny-chat/"
+    with pytest.raises(InputError) as raised:
+        settings_from_args(serve_args("--model", model, "--endpoint-url", remote_lake.endpoint_url))
+    (problem,) = raised.value.problems
+    assert problem.path == "--model"
+    assert problem.message.startswith(f"{model!r} holds no config.json")
 
 
 def test_local_serve_names_every_bad_flag(tmp_path, moto_s3):

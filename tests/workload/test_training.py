@@ -1,4 +1,5 @@
-"""The training workload on real torch (CPU, gloo): learning, checkpoints, elastic recovery, the S3 lake.
+"""The training workload on real torch (CPU, gloo): learning, checkpoints, elastic recovery, lakes on S3, GCS and
+ADLS (their emulators: moto, fake-gcs-server, Azurite).
 
 Multi-rank tests go through the `aiinfra local train` handler, i.e. real torchrun with 2 worker processes.
 Resumed runs must end bitwise equal to an uninterrupted run with the same seed (same parallelism); FSDP
@@ -11,21 +12,19 @@ import argparse
 import itertools
 import json
 import os
-import socket
 import tempfile
 from pathlib import Path
 from unittest import mock
 
-import boto3
 import numpy as np
 import pytest
 import torch
-from moto.server import ThreadedMotoServer
 from safetensors.torch import load_file
 
 from aiinfra.core.errors import InputError
 from workloads.shared import tokenizer
 from workloads.shared.export import export_model, load_exported
+from workloads.shared.lake_url import storage_options
 from workloads.shared.model import RECIPES, ModelConfig, Transformer
 from workloads.training import faults, local
 from workloads.training.checkpoint import LATEST
@@ -268,45 +267,26 @@ def test_crash_during_save_leaves_latest_at_the_previous_complete_checkpoint(lak
     assert trainer.state.batches.samples_seen == 3 * 2 * 8  # steps × ranks × batch size
 
 
-# ---------------------------------------------------------------------------- the lake on S3 (moto)
+# ---------------------------------------------------------------------------- the lake on S3, GCS and ADLS (emulators)
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    credentials = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    with mock.patch.dict(os.environ, credentials):
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-        server.start()
-        endpoint = f"http://127.0.0.1:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="lake")
-        yield endpoint
-        server.stop()
-
-
-def test_s3_lake_trains_checkpoints_resumes_and_exports(s3_endpoint, lake, uninterrupted):
+def test_an_object_store_lake_trains_checkpoints_resumes_and_exports(remote_lake, lake, uninterrupted):
+    run = f"on-{remote_lake.store}"
     code, records = local_train(
         *RUN_FLAGS,
         "--lake",
-        "s3://lake/",
+        remote_lake.url,
         "--endpoint-url",
-        s3_endpoint,
+        remote_lake.endpoint_url,
         "--run",
-        "on-s3",
+        run,
         env={faults.KILL_AT_STEP: "1:5"},
     )
     assert code == 0
     assert {"resumed_from": 3} in records
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-    marker = s3.get_object(Bucket="lake", Key="checkpoints/on-s3/latest")["Body"].read()
-    assert json.loads(marker)["step"] == STEPS
-    model, _ = load_exported("s3://lake/models/on-s3", storage_options={"endpoint_url": s3_endpoint})
+    assert json.loads(remote_lake.read(f"checkpoints/{run}/{LATEST}"))["step"] == STEPS
+    model_url = f"{remote_lake.url}models/{run}"
+    model, _ = load_exported(model_url, storage_options=storage_options(model_url, remote_lake.endpoint_url))
     assert _bitwise_equal(weights(lake, "uninterrupted"), model.state_dict())
 
 
@@ -328,18 +308,29 @@ def test_bad_flags_are_input_errors_naming_the_flag(tmp_path, flags, flag):
     assert [p.path for p in raised.value.problems] == [flag]
 
 
-def test_unreachable_lakes_are_input_errors(tmp_path, s3_endpoint):
+def test_unreachable_lakes_are_input_errors(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(InputError) as raised:
         local_train("--lake", str(tmp_path / "a-file" / "lake"))
     assert raised.value.problems[0].path == "--lake"
     with pytest.raises(InputError) as raised:
-        local_train("--lake", "s3://no-such-bucket/", "--endpoint-url", s3_endpoint)
-    problem = raised.value.problems[0]
-    assert problem.path == "--lake" and "--endpoint-url" in problem.message
-    with pytest.raises(InputError) as raised:
         local_train("--lake", str(tmp_path), "--data", str(tmp_path / "no-dataset"))
     assert raised.value.problems[0].path == "--data"
+
+
+def test_a_lake_whose_bucket_or_container_is_missing_is_an_input_error(remote_lake):
+    with pytest.raises(InputError) as raised:
+        local_train("--lake", remote_lake.absent, "--endpoint-url", remote_lake.endpoint_url)
+    (problem,) = raised.value.problems
+    assert problem.path == "--lake"
+    assert problem.message.startswith(f"{remote_lake.absent} is not reachable or writable (")
+    assert problem.message.endswith("; check the URL and --endpoint-url")
+
+
+def test_an_endpoint_for_a_local_lake_is_an_input_error(tmp_path):
+    with pytest.raises(InputError) as raised:
+        local_train("--lake", str(tmp_path), "--endpoint-url", "http://127.0.0.1:9")
+    assert [p.path for p in raised.value.problems] == ["--endpoint-url"]
 
 
 def test_the_lake_defaults_to_dot_aiinfra_under_the_working_directory(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ import json
 
 from aiinfra.core.errors import InputError, Problem
 from workloads.serving.settings import DEFAULT_PORT, ServerSettings
+from workloads.shared.lake_url import endpoint_problem, storage_options
 
 FLAGS = {"max_batch_size": "--max-batch-size", "max_wait_ms": "--max-wait-ms", "max_queue": "--max-queue"}
 
@@ -21,12 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         required=True,
         metavar="URL",
-        help="the training job's export: a path or a file://, s3://, gs:// or abfs:// prefix holding config.json",
+        help="the training job's export: a path or a file://, s3://, gs://, https://<account>.dfs.core.windows.net/ "
+        "or abfs:// prefix holding config.json",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on (default: %(default)s)")
     parser.add_argument(
-        "--endpoint-url", metavar="URL", help="S3-compatible endpoint for an s3:// model (MinIO, Ceph, moto)"
+        "--endpoint-url",
+        metavar="URL",
+        help="object-store endpoint of the model: S3-compatible (MinIO, Ceph, moto), GCS (fake-gcs-server), Azurite",
     )
     parser.add_argument(
         "--device", default=defaults.device, help="torch device to run the model on, e.g. cuda (default: %(default)s)"
@@ -59,23 +63,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """The server settings of parsed flags; raise InputError with every bad flag."""
-    from workloads.shared.lake import endpoint_options
-
+    endpoint = endpoint_problem(args.model, args.endpoint_url)
     settings = ServerSettings(
         model_url=args.model,
-        storage_options=endpoint_options(args.endpoint_url),
+        storage_options={} if endpoint else storage_options(args.model, args.endpoint_url),
         device=args.device,
         max_batch_size=args.max_batch_size,
         max_wait_ms=args.max_wait_ms,
         max_queue=args.max_queue,
     )
     problems = [Problem(FLAGS[field], message) for field, message in settings.problems()]
+    if endpoint:
+        problems.append(Problem("--endpoint-url", endpoint))
     if not 0 <= args.port <= 65535:
         problems.append(Problem("--port", f"{args.port} — choose a port from 0 to 65535"))
     if args.drain_timeout_s <= 0:
         problems.append(Problem("--drain-timeout-s", f"{args.drain_timeout_s} — must be positive"))
-    if args.endpoint_url and not args.model.startswith("s3://"):
-        problems.append(Problem("--endpoint-url", "applies to s3:// models only"))
     device_problem = _device_problem(args.device)
     if device_problem:
         problems.append(Problem("--device", device_problem))

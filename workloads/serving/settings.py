@@ -20,7 +20,7 @@ class ServerSettings:
     model_url: str
     """Prefix holding the training job's export (config.json + model.safetensors)."""
     storage_options: Mapping[str, Any] = field(default_factory=dict)
-    """fsspec options for `model_url`, e.g. an S3 `endpoint_url`."""
+    """fsspec options for `model_url` (`workloads.shared.lake_url.storage_options`), e.g. an emulator's endpoint."""
     device: str = "cpu"
     """torch device the model runs on."""
     max_batch_size: int = 16

@@ -1,4 +1,5 @@
-"""The data lake as an fsspec filesystem: file paths, file://, s3://, gs://, abfs:// alike."""
+"""The data lake as an fsspec filesystem: file paths, file://, s3://, gs://, ADLS (https://<account>.dfs.core.windows.net/,
+abfs://, az://) alike. Which options reach each store: `workloads.shared.lake_url`."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from fsspec import AbstractFileSystem
+from fsspec import AbstractFileSystem, filesystem
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-
-def endpoint_options(endpoint_url: str | None) -> dict[str, Any]:
-    """Storage options for an S3-compatible server at `endpoint_url` (MinIO, Ceph, moto); none for AWS itself."""
-    return {"endpoint_url": endpoint_url} if endpoint_url else {}
+from workloads.shared.lake_url import adls_account_path
 
 
 @dataclass(frozen=True)
@@ -26,10 +24,18 @@ class Lake:
     root: str
     """The prefix as the filesystem spells it (no protocol, no trailing slash)."""
     storage_options: Mapping[str, Any]
+    """What `fs` was made with: with `url()`, all that DCP's fsspec reader and writer need to reach the lake."""
 
     @classmethod
     def open(cls, url: str, storage_options: Mapping[str, Any] | None = None) -> Lake:
+        """The lake at `url`. An account-level ADLS URL (`https://acct.dfs.core.windows.net/<container>/<path>`)
+        opens adlfs on that account; with no credentials in the options adlfs uses DefaultAzureCredential."""
         options = dict(storage_options or {})
+        adls = adls_account_path(url)
+        if adls is not None:
+            account, path = adls
+            options = {"account_name": account, **options}
+            return cls(filesystem("abfs", **options), path, options)
         fs, root = url_to_fs(url, **options)
         return cls(fs, root.rstrip("/"), options)
 

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from workloads.shared.lake import Lake, endpoint_options
+from workloads.shared.lake import Lake
+from workloads.shared.lake_url import storage_options
 from workloads.shared.tokenizer import EOS_ID, VOCAB_SIZE, encode
 
 INDEX_FILE = "index.json"
@@ -147,13 +148,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Tokenize text files (one document each) into shards in the lake.")
     parser.add_argument("inputs", nargs="+", type=Path, help="UTF-8 text files")
     parser.add_argument("--out", required=True, help="dataset URL, e.g. s3://lake/datasets/web-2026")
-    parser.add_argument("--endpoint-url", help="S3-compatible endpoint (storage option endpoint_url)")
+    parser.add_argument("--endpoint-url", help="object-store endpoint of --out: S3-compatible, fake-gcs, Azurite")
     parser.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_TOKENS)
     args = parser.parse_args(argv)
     index = prepare(
         (p.read_text(encoding="utf-8") for p in args.inputs),
         args.out,
-        storage_options=endpoint_options(args.endpoint_url),
+        storage_options=storage_options(args.out, args.endpoint_url),
         shard_tokens=args.shard_tokens,
     )
     print(json.dumps({"shards": len(index["shards"]), "tokens": sum(s["tokens"] for s in index["shards"])}))

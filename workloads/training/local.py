@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from aiinfra.core.errors import InputError, Problem
+from workloads.shared.lake_url import OBJECT_STORES, endpoint_problem, store_of
 from workloads.training.config import (
     PARALLELISMS,
     TORCHRUN_ENV,
@@ -60,6 +61,9 @@ def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str
     problems += [
         Problem(flag, f"{value} — use {minimum} or more") for flag, value, minimum in minimums if value < minimum
     ]
+    endpoint = endpoint_problem(config.lake, config.endpoint_url)
+    if endpoint:
+        problems.append(Problem("--endpoint-url", endpoint))
     if problems:
         raise InputError(problems)
     _prepare_data(config)
@@ -96,7 +100,7 @@ def _prepare_data(config: TrainConfig) -> None:
     from workloads.training.data import INDEX_FILE, prepare_tiny_corpus
 
     flag, url = ("--lake", config.lake) if config.data is None else ("--data", config.data)
-    fix = "check the URL and --endpoint-url" if url.startswith("s3://") else "check the URL"
+    fix = "check the URL and --endpoint-url" if store_of(url) in OBJECT_STORES else "check the URL"
     try:
         if config.data is None:
             prepare_tiny_corpus(config.data_url, storage_options=config.storage_options)
