@@ -208,7 +208,9 @@ class ClusterSpec(_Model):
         description="Zones for nodes. Defaults to the region's first three (AWS, GCP) or zones 1-3 (Azure).",
     )
     kubernetes_version: str = Field(SUPPORTED_KUBERNETES[-1], pattern=r"^1\.\d+$")
-    node_pools: list[NodePoolSpec] = Field(default_factory=list)
+    node_pools: list[NodePoolSpec] = Field(
+        default_factory=list, max_length=100, description="At most 100 (AKS's limit per cluster)."
+    )
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     api: ApiAccess = Field(default_factory=ApiAccess)
     kubeconfig: str | None = Field(
@@ -339,9 +341,10 @@ class PlatformSpec(_Model):
     """Everything one stack declares. `teams` come from stacks/teams/*.yaml, not from stack config."""
 
     tags: Tags = Field(default_factory=dict, description="Merged into every resource's tags/labels.")
-    clusters: list[ClusterSpec] = Field(default_factory=list)
-    data_lakes: list[DataLakeSpec] = Field(default_factory=list)
-    workloads: list[Workload] = Field(default_factory=list)
+    # Bounds far above any real platform: they keep a runaway generated stack from planning for hours.
+    clusters: list[ClusterSpec] = Field(default_factory=list, max_length=50)
+    data_lakes: list[DataLakeSpec] = Field(default_factory=list, max_length=50)
+    workloads: list[Workload] = Field(default_factory=list, max_length=1000)
     teams: list[TeamSpec] = Field(default_factory=list)
 
 

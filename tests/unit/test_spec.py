@@ -106,6 +106,12 @@ def test_capacity_accepts_a_string_or_a_mapping():
         (with_cluster(tags={"k": "a;b"}), "clusters[0].tags.k: 'a;b' — a tag value is at most 256 letters"),
         (with_cluster(kubernetes_version=1.3), "clusters[0].kubernetes_version: 1.3 — a number to YAML; write it in"),
         ({**GOOD, "teams": [{"team": "x"}]}, "teams: teams live in stacks/teams/<team>.yaml, not in the stack"),
+        (
+            with_cluster(
+                node_pools=[{"name": f"p{i}", "accelerator": "L4:1", "nodes": {"max": 1}} for i in range(101)]
+            ),
+            "clusters[0].node_pools: List should have at most 100 items after validation, not 101",
+        ),
     ],
 )
 def test_each_bad_input_names_its_path_value_and_fix(raw, expected):
