@@ -129,6 +129,18 @@ def test_the_container_arguments_are_the_local_serve_flags(run_mocked):
     assert container["ports"] == [{"name": "http", "containerPort": flags.port, "protocol": "TCP"}]
 
 
+@pytest.mark.parametrize(
+    "model", ["gs://lake-gcp/models/llm-chat/", "https://lakeazure.dfs.core.windows.net/models/llm-chat/"]
+)
+def test_an_endpoint_serves_gcs_and_adls_models_too(run_mocked, model):
+    (container,) = pod(render(run_mocked, model_url=model, lake_endpoint_url="http://store.lake.svc:9000"))[
+        "containers"
+    ]
+    args = container["args"]
+    assert args[args.index("--model") + 1] == model
+    assert args[args.index("--endpoint-url") + 1] == "http://store.lake.svc:9000"
+
+
 def test_a_cpu_pool_serves_without_gpus(run_mocked):
     (container,) = pod(render(run_mocked, shape=resolve("aws", "cpu"), pool="system"))["containers"]
     assert "nvidia.com/gpu" not in container["resources"]["limits"]
@@ -234,7 +246,7 @@ def test_every_bad_argument_is_reported_at_once(run_mocked):
             max_batch_size=64,
             max_queue=32,
             lake_endpoint_url="https://minio:9000",
-            model_url="gs://lake-gcp/models/llm-chat/",
+            model_url="/mnt/models/llm-chat/",
         )
     paths = {p.path for p in raised.value.problems}
     assert paths == {

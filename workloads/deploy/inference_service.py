@@ -39,6 +39,7 @@ from components.kubernetes.meta import (
     valid_dns_label,
 )
 from workloads.serving.settings import DEFAULT_PORT, QUEUE_DEPTH, ServerSettings
+from workloads.shared.lake_url import endpoint_problem
 
 DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-serving:0.1.0"
 """workloads/serving/Dockerfile, built and pushed at this tag."""
@@ -119,7 +120,8 @@ class InferenceServiceArgs:
     max_queue: int = ServerSettings.max_queue
     """Server flag --max-queue."""
     lake_endpoint_url: str | None = None
-    """S3-compatible endpoint of an s3:// model (on-prem MinIO/Ceph). Defaults to AWS S3."""
+    """Object-store endpoint of the model (on-prem MinIO/Ceph for s3://; `workloads.shared.lake_url`). Defaults to
+    the model URL's own cloud store, reached with the pod's workload identity."""
     deregistration_delay_s: int = 10
     """preStop sleep: time for endpoints and load balancers to stop sending before SIGTERM. Defaults to 10."""
     drain_timeout_s: int = 60
@@ -191,11 +193,8 @@ def service_problems(name: str, args: InferenceServiceArgs) -> ArgProblems:
         f"no internal load balancer on {args.shape.cloud}; expose the ClusterIP Service through your ingress",
     )
     _client_problems(problems, args)
-    problems.check(
-        args.lake_endpoint_url is None or args.model_url.startswith("s3://"),
-        "lake_endpoint_url",
-        "applies to s3:// models only",
-    )
+    endpoint = endpoint_problem(args.model_url, args.lake_endpoint_url)
+    problems.check(endpoint is None, "lake_endpoint_url", endpoint or "")
     problems.check(args.drain_timeout_s >= 1, "drain_timeout_s", f"{args.drain_timeout_s} — must be at least 1")
     problems.check(
         args.deregistration_delay_s >= 1,
