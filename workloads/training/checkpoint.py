@@ -5,6 +5,9 @@ DCP's `.metadata`) and a `latest` marker naming the newest complete one. The mar
 only after every rank's save returned and a barrier passed, in one atomic write (temp file + rename on a
 local disk, one PUT on an object store); a crash at any point of a save leaves it naming the previous
 checkpoint. With async saves the marker follows when the save is awaited: at the next save or at the end.
+
+On XLA devices the state is copied to the CPU for DCP (which reads tensor storage that lazy XLA tensors lack)
+and copied back on load, and DCP coordinates over a gloo group (the `xla` backend has no object collectives).
 """
 
 from __future__ import annotations
@@ -38,15 +41,21 @@ class TrainState(Stateful):
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         batches: TokenBatches,
+        *,
+        on_cpu: bool = False,
     ):
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.batches = batches
+        self.on_cpu = on_cpu
+        """Hand DCP CPU copies of the weights and optimizer state (XLA); loading copies them back in place."""
         self.step = 0
 
     def state_dict(self) -> dict[str, Any]:
         model_state, optimizer_state = get_state_dict(self.model, self.optimizer)
+        if self.on_cpu:
+            model_state, optimizer_state = _to_cpu(model_state), _to_cpu(optimizer_state)
         return {
             "step": self.step,
             "model": model_state,
@@ -65,6 +74,17 @@ class TrainState(Stateful):
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state(state["rng"]["cuda"])
         self.step = int(state["step"])
+
+
+def _to_cpu(state: Any) -> Any:
+    """The same nesting of dicts and lists, with every tensor copied to the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {key: _to_cpu(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [_to_cpu(value) for value in state]
+    return state
 
 
 def _rng_state() -> dict[str, torch.Tensor]:
@@ -90,7 +110,7 @@ class _ShardWriter(FsspecWriter):
 
 
 class Checkpointer:
-    def __init__(self, lake: Lake, *, keep: int, async_save: bool, rank: int):
+    def __init__(self, lake: Lake, *, keep: int, async_save: bool, rank: int, cpu_group: bool = False):
         if keep < 1:
             raise ValueError(f"keep_checkpoints must be at least 1, got {keep}")
         self.lake = lake
@@ -98,8 +118,13 @@ class Checkpointer:
         self.async_save = async_save
         self.rank = rank
         self.single_process = not dist.is_initialized()
-        # Background saves must not share a process group with training's collectives.
-        self.process_group = dist.new_group(backend="gloo") if async_save and not self.single_process else None
+        # Background saves must not share a process group with training's collectives; on XLA (`cpu_group`) no
+        # save may use the default group, whose backend cannot gather DCP's plans.
+        self.process_group = (
+            dist.new_group(backend="gloo") if (async_save or cpu_group) and not self.single_process else None
+        )
+        self.sync_group = self.process_group if cpu_group else None
+        """The group of loads, synchronous saves and the commit barrier: the default one, except on XLA."""
         self._pending: tuple[int, Future] | None = None
 
     def latest_step(self) -> int | None:
@@ -109,7 +134,12 @@ class Checkpointer:
 
     def load(self, state: TrainState, step: int) -> None:
         reader = FsspecReader(self.lake.url(f"{STEP_PREFIX}{step}"), **self.lake.storage_options)
-        state_dict_loader.load({"train": state}, storage_reader=reader, no_dist=self.single_process)
+        state_dict_loader.load(
+            {"train": state},
+            storage_reader=reader,
+            process_group=cast("dist.ProcessGroup | None", self.sync_group),
+            no_dist=self.single_process,
+        )
 
     def save(self, state: TrainState, step: int) -> None:
         self.wait()
@@ -129,7 +159,12 @@ class Checkpointer:
             )
             self._pending = (step, cast(Future, future))  # a Future without an async_stager
         else:
-            state_dict_saver.save({"train": state}, storage_writer=writer, no_dist=self.single_process)
+            state_dict_saver.save(
+                {"train": state},
+                storage_writer=writer,
+                process_group=cast("dist.ProcessGroup | None", self.sync_group),
+                no_dist=self.single_process,
+            )
             self._commit(step)
 
     def wait(self) -> None:
@@ -142,7 +177,7 @@ class Checkpointer:
 
     def _commit(self, step: int) -> None:
         if not self.single_process:
-            dist.barrier()
+            dist.barrier(group=cast("dist.ProcessGroup | None", self.sync_group))
         if self.rank == 0:
             self.lake.write_bytes(json.dumps({"step": step, "path": f"{STEP_PREFIX}{step}"}).encode(), LATEST)
             self._prune(step)

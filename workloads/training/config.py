@@ -14,6 +14,7 @@ from typing import Any, cast
 from workloads.shared.lake_url import storage_options
 
 PARALLELISMS = ("ddp", "fsdp")
+DEVICES = ("auto", "cuda", "cpu", "xla")
 DEFAULT_DATASET = "datasets/tiny-corpus"
 TORCHRUN_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 """Environment for torchrun: with the agent's TCP store shared (the default), restarted workers can read the
@@ -45,6 +46,11 @@ class TrainConfig:
     grad_clip: float = _flag(1.0, "clip the global gradient norm to this")
     seed: int = _flag(0, "seed of the initial weights and of the data order")
     parallelism: str = _flag("ddp", "ddp (replicas) or fsdp (fully_shard), with more than one rank")
+    device: str = _flag(
+        "auto",
+        "auto (xla when PJRT_DEVICE is set, else cuda when available, else cpu), cuda, cpu, or xla: torch_xla's "
+        "PJRT runtime (TPU; CPU in tests), one process per host that spawns one worker per local device",
+    )
     compile: bool = _flag(False, "torch.compile each transformer block")
     checkpoint_every: int = _flag(0, "checkpoint every N steps and at the last step; 0 disables checkpoints")
     keep_checkpoints: int = _flag(3, "complete checkpoints to keep")

@@ -1,8 +1,10 @@
-"""The training loop, launched by torchrun (`python -m torch.distributed.run ... -m workloads.training.train`).
+"""The training loop, launched by torchrun (`python -m torch.distributed.run ... -m workloads.training.train`),
+or on XLA devices (`--device xla`, or PJRT_DEVICE set) directly, one process per host (workloads.training.xla).
 
-gloo on CPU, nccl on GPU; DDP or FSDP2 across ranks; bf16 on GPU (autocast for DDP, a mixed-precision
-policy for FSDP); AdamW, global-norm clipping, warmup + cosine schedule; checkpoints in the lake and a
-final safetensors export under `<lake>/models/<run>/`. Rank 0 prints one JSON object per line on stdout.
+gloo on CPU, nccl on GPU, xla on XLA devices; DDP or FSDP2 across ranks (DDP only on XLA); bf16 on GPU (autocast
+for DDP, a mixed-precision policy for FSDP); AdamW, global-norm clipping, warmup + cosine schedule; checkpoints
+in the lake and a final safetensors export under `<lake>/models/<run>/`. Rank 0 prints one JSON object per line
+on stdout.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from torch.nn.parallel import DistributedDataParallel
 from workloads.shared.export import export_state_dict
 from workloads.shared.lake import Lake
 from workloads.shared.model import RECIPES, Transformer
-from workloads.training import faults
+from workloads.training import faults, xla
 from workloads.training.checkpoint import Checkpointer, TrainState
-from workloads.training.config import PARALLELISMS, TrainConfig, parse_config
+from workloads.training.config import DEVICES, PARALLELISMS, TrainConfig, parse_config
 from workloads.training.data import TokenBatches
 from workloads.training.metrics import device_peak_flops, mfu
 
@@ -42,10 +44,15 @@ def lr_multiplier(step: int, *, warmup_steps: int, total_steps: int, min_ratio: 
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def training_device() -> torch.device:
-    if os.environ.get("PJRT_DEVICE") == "TPU":
-        raise RuntimeError("this trainer has no XLA path; TPU training needs a torch_xla build of the trainer")
-    if torch.cuda.is_available():
+def uses_xla(requested: str) -> bool:
+    """`--device xla`, or `auto` where PJRT_DEVICE names torch_xla's runtime device (TPU, CPU)."""
+    return requested == "xla" or (requested == "auto" and bool(os.environ.get("PJRT_DEVICE")))
+
+
+def training_device(requested: str = "auto") -> torch.device:
+    if uses_xla(requested):
+        return xla.device()
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device("cpu")
 
@@ -94,16 +101,26 @@ class Trainer:
             raise ValueError(f"unknown recipe {config.recipe!r}; choose one of {', '.join(RECIPES)}")
         if config.parallelism not in PARALLELISMS:
             raise ValueError(f"unknown parallelism {config.parallelism!r}; choose one of {', '.join(PARALLELISMS)}")
+        if config.device not in DEVICES:
+            raise ValueError(f"unknown device {config.device!r}; choose one of {', '.join(DEVICES)}")
         self.config = config
         self.rank = dist.get_rank() if dist.is_initialized() else 0
         self.world_size = dist.get_world_size() if dist.is_initialized() else 1
-        self.device = training_device()
+        self.device = training_device(config.device)
+        self.xla = self.device.type == "xla"
+        if self.xla and config.compile:
+            raise ValueError("--compile is for CUDA and CPU; on XLA every step is already a compiled graph")
+        if self.xla and config.parallelism == "fsdp" and self.world_size > 1:
+            raise ValueError("fsdp (fully_shard) does not run on XLA devices; use ddp")
         self.model_config = RECIPES[config.recipe]
         self.seq_len = config.seq_len or self.model_config.max_seq_len
 
         torch.manual_seed(config.seed)
-        with self.device:
-            model = Transformer(self.model_config)
+        if self.xla:  # initialised on the CPU, from the CPU generator: the same weights as a CPU run
+            model = Transformer(self.model_config).to(self.device)
+        else:
+            with self.device:
+                model = Transformer(self.model_config)
         self.flops_per_token = model.flops_per_token(self.seq_len)
         self.model = parallelize(model, config, self.device, self.world_size)
         # Sharded (FSDP) parameters already compute in bf16; replicas use autocast.
@@ -123,7 +140,7 @@ class Trainer:
             seed=config.seed,
             storage_options=config.storage_options,
         )
-        self.state = TrainState(self.model, self.optimizer, self.scheduler, self.batches)
+        self.state = TrainState(self.model, self.optimizer, self.scheduler, self.batches, on_cpu=self.xla)
         self.lake = Lake.open(config.lake, config.storage_options)
         self.checkpointer = (
             Checkpointer(
@@ -131,6 +148,7 @@ class Trainer:
                 keep=config.keep_checkpoints,
                 async_save=config.async_checkpoint,
                 rank=self.rank,
+                cpu_group=self.xla,
             )
             if config.checkpoint_every > 0
             else None
@@ -158,6 +176,8 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.xla:
+            xla.sync()  # the step's one graph: forward, backward, clipping, optimizer
         loss = loss.detach()
         if self.world_size > 1:
             dist.all_reduce(loss)
@@ -193,10 +213,12 @@ class Trainer:
     def export(self) -> None:
         """Gather the full weights on rank 0 and write them as safetensors to `<lake>/models/<run>/`."""
         full = StateDictOptions(full_state_dict=True, cpu_offload=self.world_size > 1)
-        weights = get_model_state_dict(self.model, options=full)
+        weights = cast("dict[str, torch.Tensor]", get_model_state_dict(self.model, options=full))
+        if self.xla:  # safetensors writes host memory
+            weights = {key: value.cpu() for key, value in weights.items()}
         if self.rank == 0:
             export_state_dict(
-                cast("dict[str, torch.Tensor]", weights),
+                weights,
                 self.model_config,
                 self.lake.url("models", self.config.run),
                 storage_options=self.config.storage_options,
@@ -216,9 +238,12 @@ def _rounded(value: float | None) -> float | None:
 @record
 def main(argv: list[str] | None = None) -> None:
     config = parse_config(argv)
+    if uses_xla(config.device):
+        xla.launch(_xla_worker, config)
+        return
     distributed = "WORLD_SIZE" in os.environ
     if distributed:
-        device = training_device()
+        device = training_device(config.device)
         if device.type == "cuda":
             torch.cuda.set_device(device)
             # The CPU backend is there for async checkpoints, which stage and coordinate on the CPU.
@@ -230,6 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if distributed:
             dist.destroy_process_group()
+
+
+def _xla_worker(index: int, config: TrainConfig) -> None:
+    """One worker per local XLA device (`index`), all of them in the `xla` process group."""
+    del index  # the global rank comes from the process group
+    xla.init_process_group()
+    try:
+        Trainer(config).run()
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
