@@ -24,7 +24,6 @@ from components.kubernetes.tenancy import (
 )
 from workloads.deploy.inference_service import DEFAULT_IMAGE as SERVING_IMAGE
 from workloads.deploy.inference_service import InferenceServiceArgs, serving_selector
-from workloads.deploy.training_job import DEFAULT_IMAGE as TRAINING_IMAGE
 from workloads.deploy.training_job import TrainingJobArgs
 from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
@@ -228,7 +227,7 @@ def training_job_args(
         nodes=work.nodes,
         pool_taints=pool.taints,
         tags=cluster.tags,
-        image=work.image or TRAINING_IMAGE,
+        image=work.image,  # None: the TrainingJob picks the XLA image for TPU pools, the CUDA one elsewhere
         cpu=work.cpu,
         memory_gib=work.memory_gib,
     )

@@ -15,7 +15,7 @@ from components.common import Taint
 from components.kubernetes.fabric import pod_security_level
 from tests.conftest import one
 from tests.k8s_schema import assert_valid, manifest
-from workloads.deploy.training_job import DEFAULT_IMAGE, TrainingJob, TrainingJobArgs
+from workloads.deploy.training_job import DEFAULT_IMAGE, XLA_IMAGE, TrainingJob, TrainingJobArgs
 from workloads.training.config import TrainConfig, parse_config
 
 KUBERNETES_VERSION = "1.33"
@@ -189,6 +189,25 @@ def test_tpu_jobs_take_whole_slices_exclusively(run_mocked):
         "memory": "380Gi",
         "google.com/tpu": "4",
     }
+
+
+def test_tpu_hosts_run_one_xla_trainer_each_from_the_xla_image(run_mocked):
+    """No torchrun with a process per chip: one `--device xla` trainer per host (torch_xla spawns the per-chip
+    workers), the same flags otherwise, in the image that carries torch_xla and libtpu."""
+    jobset, _ = render(run_mocked, "gcp", "TPU-v5p:2x2x2")
+    trainer = trainer_of(jobset)
+    assert trainer["image"] == XLA_IMAGE
+    python, flag, module, *argv = trainer["command"]
+    assert [python, flag, module] == ["python", "-m", "workloads.training.train"]
+    train = job_args("gcp", "TPU-v5p:2x2x2")["train"]
+    assert parse_config(argv) == TrainConfig(**{**vars(train), "device": "xla"})
+    env = env_of(trainer)
+    assert env["PJRT_DEVICE"] == "TPU"
+    assert "MASTER_ADDR" not in env  # two hosts: torch_xla finds the master in GKE's TPU_WORKER_HOSTNAMES
+    assert not {"NNODES", "NPROC_PER_NODE"} & env.keys()
+
+    single_host, _ = render(run_mocked, "gcp", "TPU-v5p:2x2x1")
+    assert env_of(trainer_of(single_host))["MASTER_ADDR"] == "localhost"
 
 
 def test_pods_are_locked_down_non_root_with_shm_and_tolerate_the_pool(run_mocked):

@@ -10,14 +10,17 @@ torchrun restarts crashed workers `torchrun_max_restarts` times first.
 Fabric wiring (EFA, TCPXO, GKE RDMA, InfiniBand/RoCE) comes from `components.kubernetes.fabric`, by the pool's
 NodeShape.
 TPU pods get `google.com/tpu` per host, the slice's accelerator and topology node selectors, and JobSet's
-exclusive placement of one job per node pool.
+exclusive placement of one job per node pool. They run the XLA image and no torchrun: one trainer process per host
+(`--device xla`), which spawns a worker per chip through torch_xla's launcher; the workers rendezvous through
+`xla://`, on the host that GKE's TPU webhook lists first in `TPU_WORKER_HOSTNAMES` (injected, with
+`TPU_WORKER_ID`, into the pods of an Indexed Job with a subdomain that request google.com/tpu).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pulumi
@@ -42,6 +45,8 @@ from workloads.training.config import TORCHRUN_ENV, TrainConfig
 
 DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-training:0.1.0"
 """workloads/training/Dockerfile, built and pushed at this tag."""
+XLA_IMAGE = "ghcr.io/aiinfra/aiinfra-training-xla:0.1.0"
+"""workloads/training/Dockerfile.xla (torch_xla and libtpu), built and pushed at this tag: the image of TPU pools."""
 REPLICATED_JOB = "trainer"
 RENDEZVOUS_PORT = 29400
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -79,8 +84,9 @@ class TrainingJobArgs:
     their disks."""
     nodes: int = 1
     """Pods, one per node. TPU jobs use every host of the slice. Defaults to 1."""
-    image: str = DEFAULT_IMAGE
-    """The training image (workloads/training/Dockerfile), pinned by tag or digest; `latest` is refused."""
+    image: str | None = None
+    """The training image, pinned by tag or digest; `latest` is refused. Defaults to `training_image(shape)`: the
+    XLA image on TPU pools, the CUDA one elsewhere."""
     max_restarts: int = 3
     """Times the JobSet recreates all pods after one fails (JobSet `failurePolicy.maxRestarts`). Defaults to 3."""
     torchrun_max_restarts: int = 1
@@ -99,6 +105,15 @@ class TrainingJobArgs:
     """The stack's tags, merged into every object's labels."""
 
 
+def training_image(shape: NodeShape) -> str:
+    """The default image of a pool: workloads/training/Dockerfile.xla on TPUs, workloads/training/Dockerfile else."""
+    return XLA_IMAGE if shape.tpu is not None else DEFAULT_IMAGE
+
+
+def image_of(args: TrainingJobArgs) -> str:
+    return args.image or training_image(args.shape)
+
+
 def pod_size(args: TrainingJobArgs) -> tuple[float, int]:
     """CPU and memory GiB per pod: the arguments, else 90 % / 85 % of the machine (room for node daemons)."""
     vcpus, memory_gib = args.shape.vcpus, args.shape.memory_gib
@@ -113,7 +128,8 @@ def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
     problems.check(bool(args.queue), "queue", "the team's LocalQueue name is required (Kueue admits the job)")
-    problems.check(pinned_image(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/training:0.1.0)")
+    image = image_of(args)
+    problems.check(pinned_image(image), "image", f"{image!r} — pin a tag or digest (registry/training:0.1.0)")
     problems.check(args.nodes >= 1, "nodes", f"{args.nodes} — at least 1")
     problems.check(args.max_restarts >= 0, "max_restarts", f"{args.max_restarts} — 0 or more")
     problems.check(
@@ -171,17 +187,37 @@ def torchrun_command(name: str, service: str, args: TrainingJobArgs) -> list[str
     ]
 
 
+def xla_command(args: TrainingJobArgs) -> list[str]:
+    """One trainer process per TPU host; torch_xla spawns its per-chip workers (not torchrun)."""
+    return ["python", "-m", "workloads.training.train", *replace(args.train, device="xla").to_argv()]
+
+
+def xla_env(args: TrainingJobArgs) -> dict[str, str]:
+    """torch_xla's PJRT runtime on the TPU. `xla://` keeps its TCP store on the declared rendezvous port of the
+    master host, which it finds in TPU_WORKER_HOSTNAMES on a multi-host slice; a single host is its own master."""
+    return {
+        "PJRT_DEVICE": "TPU",
+        "MASTER_PORT": str(RENDEZVOUS_PORT),
+        **({"MASTER_ADDR": "localhost"} if args.nodes == 1 else {}),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping[str, str]) -> dict[str, Any]:
     """The pod every node runs: the trainer container and its fabric wiring."""
     shape = args.shape
     cpu, memory_gib = pod_size(args)
     accelerators = {accelerator_resource(shape): str(shape.accelerators_per_node)}
-    env = {
-        "NNODES": str(args.nodes),
-        "NPROC_PER_NODE": str(shape.accelerators_per_node),
-        "PYTHONUNBUFFERED": "1",
-        **TORCHRUN_ENV,
-    }
+    env = (
+        xla_env(args)
+        if shape.tpu is not None
+        else {
+            "NNODES": str(args.nodes),
+            "NPROC_PER_NODE": str(shape.accelerators_per_node),
+            "PYTHONUNBUFFERED": "1",
+            **TORCHRUN_ENV,
+        }
+    )
     node_selector = {POOL_LABEL: args.pool}
     wiring = pod_wiring(shape)
     accelerators.update(wiring.resources)
@@ -194,7 +230,6 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
     if shape.tpu is not None:
         node_selector["cloud.google.com/gke-tpu-accelerator"] = shape.tpu.gke_accelerator
         node_selector["cloud.google.com/gke-tpu-topology"] = shape.tpu.topology
-        env["PJRT_DEVICE"] = "TPU"
 
     scratch = _scratch_volume(args)
     if scratch:
@@ -207,8 +242,8 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
         resources[key].update(accelerators)
     trainer = {
         "name": REPLICATED_JOB,
-        "image": args.image,
-        "command": torchrun_command(name, service, args),
+        "image": image_of(args),
+        "command": xla_command(args) if shape.tpu is not None else torchrun_command(name, service, args),
         "env": env_vars(env),
         "ports": [{"name": "rendezvous", "containerPort": RENDEZVOUS_PORT}],
         "resources": resources,
