@@ -99,8 +99,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             outputs=dict(registration.state) if registration else {},
             id=registration.id if registration else None,
             protect=bool(request.protect),
-            dependencies=list(request.dependencies),
-            property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            # The SDK collects these in sets, so their order changes run to run; sorted, a plan of
+            # the same commit prints the same bytes every time.
+            dependencies=sorted(set(request.dependencies)),
+            property_dependencies={
+                k: sorted(set(request.propertyDependencies[k].urns)) for k in sorted(request.propertyDependencies)
+            },
             aliases=[a for a in request.aliasURNs],
         )
         return response
