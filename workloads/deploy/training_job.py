@@ -18,7 +18,6 @@ exclusive placement of one job per node pool. They run the XLA image and no torc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
@@ -41,6 +40,7 @@ from components.kubernetes.meta import (
     taint_tolerations,
     valid_dns_label,
 )
+from workloads.shared.lake_url import OBJECT_STORES, store_of
 from workloads.training.config import TORCHRUN_ENV, TrainConfig
 
 DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-training:0.1.0"
@@ -59,9 +59,6 @@ SHM_PATH = "/dev/shm"
 SCRATCH_PATH = "/scratch"
 LOCAL_NVME_CLASS = "local-nvme"
 """The on-prem StorageClass of local NVMe (components.kubernetes.onprem)."""
-REMOTE_LAKES = ("s3://", "gs://", "gcs://", "abfs://", "az://")
-ADLS_ENDPOINT = re.compile(r"^https://[a-z0-9]{3,24}\.(dfs|blob)\.core\.windows\.net(/|$)")
-"""An ADLS lake by its account's endpoint URL (what the program hands pods); its first path segment is the zone."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +133,7 @@ def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
         args.torchrun_max_restarts >= 0, "torchrun_max_restarts", f"{args.torchrun_max_restarts} — 0 or more"
     )
     problems.check(
-        args.train.lake.startswith(REMOTE_LAKES) or bool(ADLS_ENDPOINT.match(args.train.lake)),
+        store_of(args.train.lake) in OBJECT_STORES,
         ("train", "lake"),
         f"{args.train.lake!r} — checkpoints must outlive the pods; use an s3://, gs://, abfs:// or "
         "https://<account>.dfs.core.windows.net lake",

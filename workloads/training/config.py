@@ -15,7 +15,8 @@ from workloads.shared.lake_url import storage_options
 
 PARALLELISMS = ("ddp", "fsdp")
 DEVICES = ("auto", "cuda", "cpu", "xla")
-DEFAULT_DATASET = "datasets/tiny-corpus"
+DEFAULT_DATASET = "curated/datasets/tiny-corpus"
+"""In the curated zone: the zone training jobs' identities may read (and on ADLS, a container that exists)."""
 TORCHRUN_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
 """Environment for torchrun: with the agent's TCP store shared (the default), restarted workers can read the
 previous attempt's addresses and fail to connect (pytorch/pytorch#135712, #167288); one store per attempt."""
