@@ -215,6 +215,20 @@ def _metadata(
 ResourceCheck = Callable[[dict[str, Any], ResourceValidationArgs], Iterable[str]]
 
 
+@dataclass(frozen=True)
+class ResourceRuleParts:
+    """What `resource_rule` built a policy from, so a servicer can dispatch by type and share one decoded
+    resource among the rules of its type (checks never mutate their inputs)."""
+
+    types: frozenset[str]
+    check: ResourceCheck
+    remediation: str
+
+
+RESOURCE_RULES: dict[ResourceValidationPolicy, ResourceRuleParts] = {}
+"""Every policy `resource_rule` built, with its parts (the pack's servicer looks them up)."""
+
+
 def resource_rule(
     *,
     name: str,
@@ -233,17 +247,23 @@ def resource_rule(
     def build(check: ResourceCheck) -> ResourceValidationPolicy:
         def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
             if args.resource_type in applies_to:
-                for problem in check(plain(args.props), args):
-                    report(f"{problem}\nRemediation: {remediation}", None)
+                report_problems(check(plain(args.props), args), remediation, report)
 
-        return ResourceValidationPolicy(
+        policy = ResourceValidationPolicy(
             validate=validate,
             enforcement_level=enforcement,
             config_schema=config_schema,
             **_metadata(name, description, severity, remediation, control, domain),
         )
+        RESOURCE_RULES[policy] = ResourceRuleParts(applies_to, check, remediation)
+        return policy
 
     return build
+
+
+def report_problems(problems: Iterable[str], remediation: str, report: ReportViolation) -> None:
+    for problem in problems:
+        report(f"{problem}\nRemediation: {remediation}", None)
 
 
 class StackResource:
@@ -277,6 +297,25 @@ class StackResource:
 StackCheck = Callable[[list[StackResource], Mapping[str, Any]], Iterator[tuple[str | None, str]]]
 
 
+@dataclass(frozen=True)
+class StackRuleParts:
+    """What `stack_rule` built a policy from, so a servicer can hand every stack rule the same resources."""
+
+    check: StackCheck
+    remediation: str
+
+
+STACK_RULES: dict[StackValidationPolicy, StackRuleParts] = {}
+"""Every policy `stack_rule` built, with its parts."""
+
+
+def report_stack_problems(
+    problems: Iterable[tuple[str | None, str]], remediation: str, report: ReportViolation
+) -> None:
+    for urn, problem in problems:
+        report(f"{problem}\nRemediation: {remediation}", urn)
+
+
 def stack_rule(
     *,
     name: str,
@@ -292,15 +331,17 @@ def stack_rule(
 
     def build(check: StackCheck) -> StackValidationPolicy:
         def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-            resources = [StackResource(r) for r in args.resources]
-            for urn, problem in check(resources, args.get_config()):
-                report(f"{problem}\nRemediation: {remediation}", urn)
+            report_stack_problems(
+                check([StackResource(r) for r in args.resources], args.get_config()), remediation, report
+            )
 
-        return StackValidationPolicy(
+        policy = StackValidationPolicy(
             validate=validate,
             enforcement_level=enforcement,
             config_schema=config_schema,
             **_metadata(name, description, severity, remediation, control, domain),
         )
+        STACK_RULES[policy] = StackRuleParts(check, remediation)
+        return policy
 
     return build
