@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,9 +15,18 @@ import pytest
 from aiinfra import cli
 from tests.e2e.test_cli import AIINFRA, REPO
 
+WITH_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'aiinfra.cli', *sys.argv[1:]])",
+]
+"""`aiinfra` with SIGINT handled as in a terminal: a job started in the background (as CI runs the tests)
+inherits SIGINT ignored, and Python keeps it so."""
 
-def session_processes(session: int) -> list[str]:
-    """Command lines of the live processes of a session (a stopped plan's children would still be in it)."""
+
+def processes() -> list[tuple[int, str, str]]:
+    """(session, state, command line) of every process."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -24,9 +34,18 @@ def session_processes(session: int) -> list[str]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except OSError:
             continue  # exited while we looked
-        if int(fields[3]) == session and fields[0] != "Z":
-            found.append(cmdline)
+        found.append((int(fields[3]), fields[0], cmdline))
     return found
+
+
+def session_processes(session: int) -> list[str]:
+    """Command lines of the live processes of a session (a stopped plan's children would still be in it)."""
+    return [cmdline for sid, state, cmdline in processes() if sid == session and state != "Z"]
+
+
+def trainers(lake: Path) -> list[str]:
+    """Live trainer processes training into `lake` (torchrun starts them in sessions of their own)."""
+    return [c for _, state, c in processes() if state != "Z" and "workloads.training.train" in c and str(lake) in c]
 
 
 def wait_for_policy_pack(session: int) -> None:
@@ -97,3 +116,31 @@ def test_an_unexpected_exception_is_one_message_and_exit_3(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("internal error: KeyError: 'cpu'\nThis is a bug in aiinfra")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "line"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_stopped_local_train_stops_its_workers_and_says_one_line(tmp_path, sig, code, line):
+    """torchrun's workers run in sessions of their own: they must be stopped through torchrun, not orphaned."""
+    train = subprocess.Popen(
+        [*WITH_SIGINT, "-C", str(tmp_path), "local", "train", "--steps", "100000", "--nproc", "2"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert train.stdout is not None
+    try:
+        train.stdout.readline()  # the first step: torchrun and both workers are up
+        workers = trainers(tmp_path)
+        train.send_signal(sig)
+        _, err = train.communicate(timeout=60)
+    finally:
+        if train.poll() is None:
+            os.killpg(train.pid, signal.SIGKILL)
+    assert train.returncode == code
+    assert err.rstrip().endswith(line) and "Traceback" not in err
+    assert workers
+    assert trainers(tmp_path) == []

@@ -9,7 +9,9 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 from aiinfra.core.errors import InputError, Problem
 from workloads.shared.lake_url import OBJECT_STORES, endpoint_problem, store_of
@@ -32,10 +34,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_train_arguments(parser)
 
 
+STOP_GRACE_S = 5.0
+"""How long torchrun gets to stop its workers after SIGTERM before it is killed."""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Validate the flags and the lake, then run torchrun and return its exit code."""
+    """Validate the flags and the lake, then run torchrun and return its exit code. Stopped (Ctrl-C, SIGTERM),
+    torchrun gets SIGTERM, which it passes on to its workers (a SIGKILL would orphan them: they run in sessions
+    of their own), and SIGKILL after STOP_GRACE_S; its stderr is passed through until then, so the tracebacks
+    each process prints on the way out do not bury the one line saying why it stopped."""
     command, env = torchrun_command(args)
-    return subprocess.call(command, env=env)
+    stopping = threading.Event()
+    with subprocess.Popen(command, env=env, stderr=subprocess.PIPE) as torchrun:
+        relay = threading.Thread(target=_relay, args=(torchrun.stderr, stopping), daemon=True)
+        relay.start()
+        try:
+            code = torchrun.wait()
+        except BaseException:
+            stopping.set()
+            torchrun.terminate()
+            try:
+                torchrun.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                torchrun.kill()
+            raise
+        relay.join()
+        return code
+
+
+def _relay(stream: IO[bytes], stopping: threading.Event) -> None:
+    for line in stream:
+        if not stopping.is_set():
+            sys.stderr.buffer.write(line)
+            sys.stderr.flush()
 
 
 def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
