@@ -50,8 +50,10 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
 MAX_MESSAGE_BYTES = 400 * 1024 * 1024
 """The SDK's own limit (a stack's AnalyzeStack request grows with its resources)."""
-CALLS_IN_FLIGHT = 2
-"""Requests kept in flight per process, so a pack never waits for the next one."""
+CALLS_IN_FLIGHT = 4
+"""Requests kept in flight per process, so a pack never waits for the next one. Since the pack decodes a
+request once (policies/servicer.py) a call costs the pack less than the round trip: on prod (453 resources,
+2 cores) 4 in flight took 809 ms a round on one process against 1022 ms with 2; 8 gained nothing more."""
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -319,7 +321,8 @@ class PolicyAnalyzer:
         """Remediate and Analyze every resource, then AnalyzeStack, as a preview does."""
         requests = _Requests(resources)
         with ThreadPoolExecutor(max_workers=CALLS_IN_FLIGHT * len(self._stubs) + 1) as pool:
-            stack = pool.submit(self._call, self._stubs[0].AnalyzeStack, requests.analyze_stack())
+            # Built in the pool too (~100 ms on prod), so the Analyze stream starts at once.
+            stack = pool.submit(lambda: self._call(self._stubs[0].AnalyzeStack, requests.analyze_stack()))
             remediated: dict[int, struct_pb2.Struct] = {}
             diagnostics: list[Diagnostic] = []
             if self._remediates:
