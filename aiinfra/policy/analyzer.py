@@ -380,6 +380,17 @@ class PolicyAnalyzer:
         """A remediation that could not run during preview: the engine shows it as an advisory violation."""
         return Diagnostic(r.policyPackName, r.policyName, urn, "advisory", None, r.description, r.diagnostic)
 
+    def peak_rss_mib(self) -> list[float]:
+        """Each pack process's peak resident memory so far (Linux's VmHWM), for benchmarks; [] elsewhere."""
+        peaks = []
+        for process in self._processes:
+            status = Path(f"/proc/{process.process.pid}/status")
+            if status.is_file():
+                line = next((x for x in status.read_text().splitlines() if x.startswith("VmHWM:")), "")
+                if line:
+                    peaks.append(round(int(line.split()[1]) / 1024, 1))
+        return peaks
+
     def close(self) -> None:
         for process in self._processes:
             process.close()

@@ -203,8 +203,9 @@ def throughput(run: ProgramRun, pack_dir: Path, config_file: Path | None = None,
     """Policy evaluation speed over a planned stack, for bench/plan.py: the pack is started once (as
     `aiinfra plan` does, with as many copies as it would use) and evaluated `rounds` times.
 
-    Returns resources, processes, start_s (pack start and handshake) and the median round's eval_s and
-    resources_per_s (Configure + Analyze of every resource + AnalyzeStack + waivers)."""
+    Returns resources, processes, start_s (pack start and handshake), the median round's eval_s and
+    resources_per_s (Configure + Analyze of every resource + AnalyzeStack + waivers), and the largest
+    pack process's peak RSS (None where /proc is missing)."""
     context = StackContext(run.project, run.stack, {})
     processes = processes_for(len(run.resources))
     started = time.perf_counter()
@@ -215,6 +216,7 @@ def throughput(run: ProgramRun, pack_dir: Path, config_file: Path | None = None,
             began = time.perf_counter()
             evaluate(analyzer, run, config_file, date.today())
             timings.append(time.perf_counter() - began)
+        pack_rss = analyzer.peak_rss_mib()
     eval_s = statistics.median(timings)
     return {
         "resources": len(run.resources),
@@ -222,4 +224,5 @@ def throughput(run: ProgramRun, pack_dir: Path, config_file: Path | None = None,
         "start_s": round(start_s, 3),
         "eval_s": round(eval_s, 4),
         "resources_per_s": round(len(run.resources) / eval_s, 1),
+        "pack_peak_rss_mib": max(pack_rss, default=None),
     }
