@@ -184,16 +184,44 @@ def _pack_env(context: StackContext) -> dict[str, str]:
     return env
 
 
+_PLAIN_LEAVES = (str, bool, int, float, type(None))
+
+
+def _is_plain(value: Any) -> bool:
+    """Only JSON values (str-keyed dicts, lists, leaves): what the SDK's serializer passes through as is."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in value.items())
+    if kind is list:
+        return all(_is_plain(v) for v in value)
+    return kind in _PLAIN_LEAVES
+
+
 def _serialize_all(values: list[Mapping[str, Any]]) -> list[struct_pb2.Struct]:
-    """Property maps as the engine marshals them: unknowns and secrets kept, internal `__` keys skipped."""
+    """Property maps as the engine marshals them: unknowns and secrets kept, internal `__` keys skipped.
 
-    async def serialize() -> list[struct_pb2.Struct]:
-        return [
-            await rpc.serialize_properties({k: v for k, v in props.items() if not k.startswith("__")}, {})
-            for props in values
-        ]
+    A map of plain JSON values becomes a Struct directly, as `rpc.serialize_properties` would make it (a
+    top-level None is dropped, nested ones stay null); only maps holding anything else (assets, resource
+    references, unknowns) take the SDK's asynchronous serializer."""
+    structs: list[struct_pb2.Struct | None] = []
+    rest: list[tuple[int, dict[str, Any]]] = []
+    for index, props in enumerate(values):
+        own = {k: v for k, v in props.items() if not k.startswith("__")}
+        if _is_plain(own):
+            struct = struct_pb2.Struct()
+            struct.update({k: v for k, v in own.items() if v is not None})
+            structs.append(struct)
+        else:
+            structs.append(None)
+            rest.append((index, own))
 
-    return asyncio.run(serialize())
+    async def serialize() -> None:
+        for index, own in rest:
+            structs[index] = await rpc.serialize_properties(own, {})
+
+    if rest:
+        asyncio.run(serialize())
+    return [s if s is not None else struct_pb2.Struct() for s in structs]
 
 
 class _Requests:

@@ -1,9 +1,11 @@
 """The pack's servicer (policies/servicer.py) answers exactly as pulumi-policy's own: a prod plan's
 Analyze and AnalyzeStack requests, replayed through both in this process, get byte-identical responses
-under prod's config and under a strict one with every enforcement level and many violations."""
+under prod's config and under a strict one with every enforcement level and many violations. And the
+client marshals those requests' properties exactly as the SDK's serializer would."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 from collections.abc import Iterator
@@ -12,11 +14,16 @@ from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2
+from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 
 from aiinfra.plan import engine
 from aiinfra.plan.mocks import PlanMocks
-from aiinfra.policy.analyzer import _Requests  # pyright: ignore[reportPrivateUsage]  # the engine-shaped requests
+from aiinfra.policy.analyzer import (  # pyright: ignore[reportPrivateUsage]  # the engine-shaped requests
+    _is_plain,
+    _Requests,
+    _serialize_all,
+)
 from aiinfra.policy.config import PolicySetting, configure_request, load_settings, reconcile
 from aiinfra.stack import load_project, load_stack_config
 from tests.policy.conftest import PACK, REPO, TEST_CONFIG
@@ -48,12 +55,31 @@ def pack_modules() -> Iterator[tuple[ModuleType, ModuleType]]:
 
 
 @pytest.fixture(scope="module")
-def prod_requests() -> tuple[list[Any], Any]:
+def prod_run() -> engine.ProgramRun:
     project = load_project(REPO)
     config, secrets = load_stack_config(project, "prod")
-    run = engine.run_program(project, "prod", config, secrets, PlanMocks())
-    requests = _Requests(run.resources)
-    return [requests.analyze(i) for i in range(len(run.resources))], requests.analyze_stack()
+    return engine.run_program(project, "prod", config, secrets, PlanMocks())
+
+
+@pytest.fixture(scope="module")
+def prod_requests(prod_run) -> tuple[list[Any], Any]:
+    requests = _Requests(prod_run.resources)
+    return [requests.analyze(i) for i in range(len(prod_run.resources))], requests.analyze_stack()
+
+
+def test_the_client_marshals_properties_as_the_sdk_does(prod_run):
+    """Plain property maps skip the SDK's asynchronous serializer; the bytes are the same."""
+    maps = [props for r in prod_run.resources for props in (r.inputs, r.outputs)]
+    ours = _serialize_all(maps)
+
+    async def sdk() -> list[Any]:
+        return [
+            await rpc.serialize_properties({k: v for k, v in m.items() if not k.startswith("__")}, {}) for m in maps
+        ]
+
+    for mine, theirs in zip(ours, asyncio.run(sdk()), strict=True):
+        assert mine.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
+    assert sum(_is_plain(m) for m in maps) >= len(maps) * 0.9  # the direct path is the one compared
 
 
 def _servicer(cls: Any, pack: dict[str, Any]) -> Any:
