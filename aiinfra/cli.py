@@ -240,6 +240,8 @@ WORKLOADS_EXTRA = (
     "safetensors",
     "fsspec",
     "s3fs",
+    "gcsfs",
+    "adlfs",
     "boto3",
     "botocore",
     "starlette",

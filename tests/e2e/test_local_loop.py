@@ -40,6 +40,7 @@ from aiinfra.local_loop import (
     up,
 )
 from workloads.training.data import TINY_CORPUS
+from workloads.training.xla import NO_TORCH_XLA
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,13 +139,13 @@ def test_a_busy_port_is_refused_before_anything_starts(project):
 
 
 def test_a_failing_step_names_itself_and_its_log_and_stops_what_it_started(project):
-    # The trainer refuses to run on TPU without torch_xla: a real failure in the third step, after the lake.
+    # The trainer refuses the XLA device without torch_xla: a real failure in the third step, after the lake.
     up = aiinfra(project, "up", "--steps", "2", env={"PJRT_DEVICE": "TPU"})
     assert up.returncode == 1
     assert "Traceback" not in up.stderr
     log = project.resolve() / ".aiinfra" / "local" / "logs" / "train.log"
     assert f"error: local up failed at step 'train': torchrun exited with 1; log: {log}" in up.stderr
-    assert "no XLA path" in log.read_text()
+    assert f"error: {NO_TORCH_XLA}" in log.read_text()
     lake_pid = int(re.search(r"^✓ lake .*\(pid (\d+)\)", up.stdout, re.MULTILINE).group(1))
     assert re.search(r"^✗ train\s+failed", up.stdout, re.MULTILINE)
     assert gone(lake_pid)

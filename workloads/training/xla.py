@@ -38,9 +38,19 @@ def sync() -> None:
     torch_xla.sync()
 
 
+NO_TORCH_XLA = (
+    "the XLA device (--device xla, or PJRT_DEVICE set) needs torch_xla, which this environment lacks: run the XLA "
+    "image (workloads/training/Dockerfile.xla) or .venv-xla, or unset PJRT_DEVICE to train on CUDA or the CPU"
+)
+
+
 def launch(fn: Callable[..., None], *args: Any) -> None:
-    """Run `fn(index, *args)` in one worker process per local XLA device (torch_xla's launcher)."""
-    import torch_xla  # pyright: ignore[reportMissingImports]
+    """Run `fn(index, *args)` in one worker process per local XLA device (torch_xla's launcher). Without
+    torch_xla, exit with one line saying where it is."""
+    try:
+        import torch_xla  # pyright: ignore[reportMissingImports]
+    except ModuleNotFoundError:
+        raise SystemExit(f"error: {NO_TORCH_XLA}") from None
 
     torch_xla.launch(fn, args=args)
 
