@@ -20,11 +20,13 @@ from aiinfra.core.catalog import Fabric
 from components.common import ArgProblems
 from components.contracts import SYSTEM_NAMESPACE, NodePoolArgs
 from components.kubernetes import versions
+from components.kubernetes.fabric import RDMA_RESOURCES
 from components.kubernetes.meta import container_resources, object_labels
 from components.kubernetes.onprem import pool_problems, pool_tolerations, selector_affinity
 
-RDMA_FABRICS = {Fabric.INFINIBAND: "shared_ib", Fabric.RDMA: "shared_roce"}
-"""RDMA shared device plugin resource per fabric; pods request `rdma/<name>`."""
+RDMA_FABRICS = {fabric: resource.removeprefix("rdma/") for fabric, resource in RDMA_RESOURCES.items()}
+"""The RDMA shared device plugin's resource name per fabric, as its config names it (pods request `rdma/<name>`:
+`fabric.RDMA_RESOURCES`)."""
 RDMA_LINK_TYPES = {Fabric.INFINIBAND: "infiniband", Fabric.RDMA: "ether"}
 RDMA_HCA_MAX = 63
 """Pods that may share one HCA (the Network Operator's documented example value)."""
