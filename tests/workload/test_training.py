@@ -9,6 +9,7 @@ against DDP agrees to 1e-5 (the reduction order differs, nothing else).
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import json
 import os
@@ -335,8 +336,25 @@ def test_an_endpoint_for_a_local_lake_is_an_input_error(tmp_path):
 
 def test_the_lake_defaults_to_dot_aiinfra_under_the_working_directory(tmp_path, monkeypatch):
     launched = []
+
+    class Torchrun:
+        """Records the command instead of running it."""
+
+        def __init__(self, command, **_options):
+            launched.append(command)
+            self.stderr = io.BytesIO()
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_exc):
+            return False
+
+        def wait(self):
+            return 0
+
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(local.subprocess, "call", lambda command, env: launched.append(command) or 0)
+    monkeypatch.setattr(local.subprocess, "Popen", Torchrun)
     assert local_train("--nproc", "3", "--run", "demo") == (0, [])
     (command,) = launched
     assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=3", "--max-restarts=1"]
