@@ -32,6 +32,7 @@ lint: $(BIN)/aiinfra
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/pyright
+	$(BIN)/hadolint --no-color $(wildcard workloads/*/Dockerfile*)
 
 # The report tests render pages in Debian's headless Chromium; install it where it is missing (CI runs as root).
 browser:
