@@ -21,9 +21,14 @@ HOST_ACCESS_RULES = (
     "k8s-no-host-namespaces",
     "k8s-no-privilege-escalation",
     "k8s-run-as-non-root",
+    "k8s-no-run-as-user-0",
     "k8s-seccomp-runtime-default",
+    "k8s-drop-all-capabilities",
 )
-"""The pod-security rules a privileged host daemon breaks by being one."""
+"""The pod-security rules a privileged host daemon breaks by being one (a privileged container runs as root with
+every capability, so it neither drops them nor needs to)."""
+HOST_PATH_RULES = ("k8s-no-host-path",)
+"""The rule a daemon that mounts host directories breaks."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/nccl-plugin-gpudirecttcpx-dev:v1.0.16",
             GKE_PAUSE_IMAGE,
         ),
-        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.gcp.fabric (manifests/nccl-tcpxo-installer.yaml, Google's GPUDirect-TCPXO guide)",
         reason="GKE A3 Mega TCPXO: installs the NCCL FasTrak plugin into the host's /home/kubernetes/bin and tunes "
         "the host NICs on each GPU node; it must run on GPU nodes without taking a GPU",
@@ -76,7 +81,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "gcr.io/gke-release/nri-device-injector@sha256:"
             "6e79483d52abdc28454bf186320b10a56b0f117a10e8d65d5c74dbb821a76970",
         ),
-        rules=HOST_ACCESS_RULES,
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES),
         component="components.gcp.fabric (manifests/nri-device-injector.yaml, Google's GPUDirect-TCPXO guide)",
         reason="GKE A3 Mega TCPXO: the NRI device injector adds the GPU and NIC devices to the tcpxo-daemon "
         "sidecars through the host's NRI socket",
@@ -88,7 +93,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.0.3",
             GKE_PAUSE_IMAGE,
         ),
-        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.gcp.fabric (manifests/nccl-rdma-installer.yaml, Google's GPUDirect RDMA guide)",
         reason="GKE A3 Ultra / A4 RDMA: installs the gIB NCCL plugin into the host and disables martian-packet "
         "logging on the RDMA NICs of each GPU node; it must run on GPU nodes without taking a GPU",
@@ -104,7 +109,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
     ReviewedWorkload(
         workload="aiinfra-system/local-nvme-provisioner",
         images=("registry.k8s.io/sig-storage/local-volume-provisioner:v2.9.0",),
-        rules=(*HOST_ACCESS_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.kubernetes.onprem_addons",
         reason="On-prem local NVMe: sig-storage-local-static-provisioner discovers the NVMe mounts on each GPU node "
         "and cleans released volumes; it needs host mount propagation and root, and takes no GPU",
@@ -118,12 +123,69 @@ REVIEWED_SIDECARS: tuple[ReviewedSidecar, ...] = (
         # of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11.
         image="us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14",
         capabilities=("NET_ADMIN", "NET_BIND_SERVICE"),
-        rules=("k8s-run-as-non-root", "k8s-no-added-capabilities"),
+        rules=("k8s-run-as-non-root", "k8s-no-run-as-user-0", "k8s-no-added-capabilities"),
         component="components.kubernetes.fabric",
         reason="GKE A3 Mega TCPXO: Google's RxDM daemon moves GPU memory to and from the GPU NICs for NCCL; it "
         "runs as root with exactly the two capabilities Google's guide grants it",
     ),
 )
+
+
+@dataclass(frozen=True)
+class ReviewedHostPath:
+    """A host directory that a fabric's training pods mount (Pod Security `baseline` forbids every hostPath), as
+    reviewed: the host path, where it is mounted, and by which container."""
+
+    path: str
+    mount_path: str
+    sidecar: str | None
+    """Only this reviewed sidecar (by name and image) may mount it; None: any container of the pod."""
+    component: str
+    reason: str
+
+
+_GKE_GUIDES = "components.kubernetes.fabric (Google's GPUDirect-TCPXO and GPUDirect RDMA guides)"
+
+REVIEWED_HOST_PATHS: tuple[ReviewedHostPath, ...] = (
+    ReviewedHostPath(
+        path="/home/kubernetes/bin/nvidia",
+        mount_path="/usr/local/nvidia",
+        sidecar=None,
+        component=_GKE_GUIDES,
+        reason="GKE A3 Mega and A3 Ultra: the NVIDIA libraries of the host's driver install, where the NCCL plugins "
+        "the installers put on the node (and RxDM) expect them",
+    ),
+    ReviewedHostPath(
+        path="/dev/aperture_devices",
+        mount_path="/dev/aperture_devices",
+        sidecar=None,
+        component=_GKE_GUIDES,
+        reason="GKE A3 Mega: the LLCM aperture devices nccl-tcpxo-installer binds on the host, for the FasTrak plugin",
+    ),
+    ReviewedHostPath(
+        path="/sys",
+        mount_path="/hostsysfs",
+        sidecar="tcpxo-daemon",
+        component=_GKE_GUIDES,
+        reason="GKE A3 Mega: RxDM reads and tunes the GPU NICs through the host's sysfs",
+    ),
+    ReviewedHostPath(
+        path="/proc/sys",
+        mount_path="/hostprocsysfs",
+        sidecar="tcpxo-daemon",
+        component=_GKE_GUIDES,
+        reason="GKE A3 Mega: RxDM sets the network sysctls of the host it serves",
+    ),
+    ReviewedHostPath(
+        path="/home/kubernetes/bin/gib",
+        mount_path="/usr/local/gib",
+        sidecar=None,
+        component=_GKE_GUIDES,
+        reason="GKE A3 Ultra: the gIB NCCL plugin nccl-rdma-installer puts on the host",
+    ),
+)
+"""Each lets the mounts it describes, and only those, through `k8s-no-host-path`: the pack admits a fabric pod's
+hostPath volume when every container that mounts it is one reviewed here for that path and mount point."""
 
 
 @dataclass(frozen=True)
@@ -191,3 +253,13 @@ def workload_named(workload: str) -> ReviewedWorkload:
 def sidecar_named(container: str) -> ReviewedSidecar:
     """The reviewed sidecar a component is about to add to a pod."""
     return next(entry for entry in REVIEWED_SIDECARS if entry.container == container)
+
+
+def reviewed_host_mount(path: str, mount_path: str, container: str, image: str) -> ReviewedHostPath | None:
+    """The reviewed exception that lets `container` (running `image`) mount host `path` at `mount_path`, if any; a
+    sidecar's path only for that sidecar with its reviewed name and image."""
+    sidecar = next((s.container for s in REVIEWED_SIDECARS if s.container == container and s.image == image), None)
+    for entry in REVIEWED_HOST_PATHS:
+        if entry.path == path and entry.mount_path == mount_path and entry.sidecar in (None, sidecar):
+            return entry
+    return None

@@ -34,6 +34,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiinfra.core.pod_security import (
+    APPARMOR_TYPES,
+    RESTRICTED_CAPABILITIES,
+    RESTRICTED_VOLUMES,
+    SAFE_SYSCTLS,
+    SECCOMP_TYPES,
+    SELINUX_TYPES,
+)
 from components.contracts import NodePoolArgs
 from components.kubernetes.fabric import pod_wiring
 from components.kubernetes.meta import POOL_LABEL
@@ -46,36 +54,6 @@ EXCEPTIONS_LABEL = "aiinfra.dev/pod-security-exceptions"
 EXCEPTIONS_VALUE = "fabric"
 """A namespace labelled `aiinfra.dev/pod-security-exceptions: fabric` is admitted by the policy, not by PSA."""
 
-RESTRICTED_VOLUMES = (
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-)
-"""Volume types Pod Security `restricted` allows (https://kubernetes.io/docs/concepts/security/pod-security-standards/,
-checked 2026-12)."""
-RESTRICTED_CAPABILITIES = ("NET_BIND_SERVICE",)
-"""The one capability `restricted` lets a container add back after dropping ALL."""
-SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
-APPARMOR_TYPES = ("RuntimeDefault", "Localhost")
-SELINUX_TYPES = ("container_t", "container_init_t", "container_kvm_t", "container_engine_t")
-SAFE_SYSCTLS = (
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-)
-"""Baseline's safe sysctls as of policy version v1.29 (the oldest any supported cluster runs)."""
 HOST_ACCESS_ANNOTATIONS = ("devices.gke.io/",)
 """Pod annotation prefixes that reach the host: GKE's NRI device injector adds the listed device nodes to the
 named container."""

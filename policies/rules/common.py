@@ -199,15 +199,30 @@ AIINFRA = ("aiinfra platform baseline", "1")
 """Controls of this project's own standard, where no public benchmark has one."""
 
 
+RULE_CONTROLS: dict[str, tuple[Control, ...]] = {}
+"""Every rule's controls by rule name: the one its metadata's framework names first, then the controls of other
+standards it also implements (Pod Security Standards, CIS benchmark items). docs/policy-coverage.md is built
+from these."""
+
+
 def _metadata(
-    name: str, description: str, severity: Severity, remediation: str, control: Control, domain: str
+    name: str,
+    description: str,
+    severity: Severity,
+    remediation: str,
+    control: Control,
+    domain: str,
+    standards: Iterable[Control] = (),
 ) -> dict[str, Any]:
+    controls = (control, *standards)
+    RULE_CONTROLS[name] = controls
+    checkov = dict.fromkeys(check for c in controls for check in c.checkov)
     return {
         "name": name,
         "description": description,
         "severity": severity,
         "framework": control.as_framework(),
-        "tags": [domain, *control.checkov],
+        "tags": [domain, *checkov],
         "remediation_steps": remediation,
     }
 
@@ -240,8 +255,10 @@ def resource_rule(
     domain: str,
     enforcement: EnforcementLevel | None = None,
     config_schema: PolicyConfigSchema | None = None,
+    standards: Iterable[Control] = (),
 ) -> Callable[[ResourceCheck], ResourceValidationPolicy]:
-    """Decorator: `check(props, args)` yields one message per problem of a resource of `types`."""
+    """Decorator: `check(props, args)` yields one message per problem of a resource of `types`. `control` is
+    the rule's own control (its metadata's framework); `standards` are the other controls it implements."""
     applies_to = frozenset(types)
 
     def build(check: ResourceCheck) -> ResourceValidationPolicy:
@@ -253,7 +270,7 @@ def resource_rule(
             validate=validate,
             enforcement_level=enforcement,
             config_schema=config_schema,
-            **_metadata(name, description, severity, remediation, control, domain),
+            **_metadata(name, description, severity, remediation, control, domain, standards),
         )
         RESOURCE_RULES[policy] = ResourceRuleParts(applies_to, check, remediation)
         return policy
@@ -326,6 +343,7 @@ def stack_rule(
     domain: str,
     enforcement: EnforcementLevel | None = None,
     config_schema: PolicyConfigSchema | None = None,
+    standards: Iterable[Control] = (),
 ) -> Callable[[StackCheck], StackValidationPolicy]:
     """Decorator: `check(resources, config)` yields (urn or None for the stack, message) per problem."""
 
@@ -339,7 +357,7 @@ def stack_rule(
             validate=validate,
             enforcement_level=enforcement,
             config_schema=config_schema,
-            **_metadata(name, description, severity, remediation, control, domain),
+            **_metadata(name, description, severity, remediation, control, domain, standards),
         )
         STACK_RULES[policy] = StackRuleParts(check, remediation)
         return policy

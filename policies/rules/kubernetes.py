@@ -9,16 +9,33 @@ a container requesting an RDMA device may add the capability verbs need. Each po
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, ResourceValidationPolicy, Severity
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+)
 
 from aiinfra.core.exceptions import (
     DEVICE_CAPABILITIES,
     REVIEWED_PRIVILEGED_NAMESPACES,
+    REVIEWED_WORKLOADS,
+    reviewed_host_mount,
     reviewed_sidecar,
     reviewed_workload,
+)
+from aiinfra.core.pod_security import (
+    APPARMOR_TYPES,
+    RESTRICTED_CAPABILITIES,
+    RESTRICTED_VOLUMES,
+    SAFE_SYSCTLS,
+    SECCOMP_TYPES,
+    SELINUX_TYPES,
 )
 
 from .common import (
@@ -38,6 +55,28 @@ from .common import (
     resource_rule,
     stack_rule,
     strings,
+)
+from .standards import (
+    PSS_APPARMOR,
+    PSS_CAPABILITIES_BASELINE,
+    PSS_CAPABILITIES_RESTRICTED,
+    PSS_HOST_NAMESPACES,
+    PSS_HOST_PATH,
+    PSS_HOST_PORTS,
+    PSS_HOST_PROBES,
+    PSS_HOST_PROCESS,
+    PSS_NON_ROOT,
+    PSS_NON_ROOT_USER,
+    PSS_PRIVILEGE_ESCALATION,
+    PSS_PRIVILEGED,
+    PSS_PROC_MOUNT,
+    PSS_SECCOMP_BASELINE,
+    PSS_SECCOMP_RESTRICTED,
+    PSS_SELINUX,
+    PSS_SYSCTLS,
+    PSS_VOLUME_TYPES,
+    gke,
+    managed,
 )
 
 DOMAIN = "kubernetes"
@@ -75,14 +114,26 @@ def workload_key(props: dict[str, Any], args: ResourceValidationArgs) -> str:
     return f"{namespace}/{name if isinstance(name, str) else args.name}"
 
 
+def pod_templates(resource_type: str, props: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(annotations, spec) of each pod template of a workload (a JobSet has one per replicated job); unknown specs
+    are skipped, unknown or absent annotations are empty."""
+    if resource_type == JOBSET:
+        templates = [get(job, "template", "spec", "template") for job in items(get(props, "spec", "replicatedJobs"))]
+    elif resource_type == "kubernetes:core/v1:Pod":
+        templates = [props]
+    else:
+        templates = [get(props, *POD_SPEC_PATHS[resource_type][:-1])]
+    found = []
+    for template in templates:
+        spec, annotations = get(template, "spec"), get(template, "metadata", "annotations")
+        if isinstance(spec, dict):
+            found.append((annotations if isinstance(annotations, dict) else {}, spec))
+    return found
+
+
 def pod_specs(resource_type: str, props: dict[str, Any]) -> list[dict[str, Any]]:
     """The pod specs of a workload (a JobSet has one per replicated job); unknown specs are skipped."""
-    if resource_type == JOBSET:
-        jobs = items(get(props, "spec", "replicatedJobs"))
-        specs = [get(job, "template", "spec", "template", "spec") for job in jobs]
-    else:
-        specs = [get(props, *POD_SPEC_PATHS[resource_type])]
-    return [spec for spec in specs if isinstance(spec, dict)]
+    return [spec for _, spec in pod_templates(resource_type, props)]
 
 
 def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,13 +173,20 @@ def without_reviewed_sidecars(spec: dict[str, Any], rule: str) -> dict[str, Any]
     return {**spec, **{field: value for field, value in kept.items() if field in spec}}
 
 
-PodCheck = Callable[[dict[str, Any]], Iterable[str]]
+PodCheck = Callable[[dict[str, Any], dict[str, Any]], Iterable[str]]
+"""`check(pod_spec, pod_annotations)`: one message per problem of one pod template."""
 
 
 def pod_security_rule(
-    name: str, description: str, severity: Severity, remediation: str, control: Control
+    name: str,
+    description: str,
+    severity: Severity,
+    remediation: str,
+    control: Control,
+    *standards: Control,
 ) -> Callable[[PodCheck], ResourceValidationPolicy]:
-    """Decorator: `check(pod_spec)` yields problems of every workload kind, except allowlisted workloads."""
+    """Decorator: `check(pod_spec, annotations)` yields problems of every workload kind, except allowlisted
+    workloads and the reviewed daemons and sidecars."""
 
     def build(check: PodCheck) -> ResourceValidationPolicy:
         @resource_rule(
@@ -140,19 +198,27 @@ def pod_security_rule(
             control=control,
             domain=DOMAIN,
             config_schema=ALLOWLIST_SCHEMA,
+            standards=standards,
         )
         def validate(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
             key = workload_key(props, args)
-            specs = pod_specs(args.resource_type, props)
-            if allowlisted(args.get_config(), key) or reviewed_daemon(key, name, specs):
+            templates = pod_templates(args.resource_type, props)
+            if allowlisted(args.get_config(), key) or reviewed_daemon(key, name, [spec for _, spec in templates]):
                 return
-            for spec in specs:
-                for problem in check(without_reviewed_sidecars(spec, name)):
+            for pod_annotations, spec in templates:
+                for problem in check(without_reviewed_sidecars(spec, name), pod_annotations):
                     yield f"{key}: {problem}"
 
         return validate
 
     return build
+
+
+def _security_contexts(spec: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(whose, securityContext) of the pod and of each of its containers."""
+    yield "the pod", spec.get("securityContext")
+    for container in containers(spec):
+        yield f"container {container.get('name')}", container.get("securityContext")
 
 
 @pod_security_rule(
@@ -162,8 +228,10 @@ def pod_security_rule(
     "Remove securityContext.privileged; grant the specific capability or device instead, or add the workload "
     "with its reason to the policy's allowlist after review.",
     _cis("5.2.2", "Minimize the admission of privileged containers", "CKV_K8S_16"),
+    PSS_PRIVILEGED,
+    *managed("4.2.1"),
 )
-def no_privileged(spec: dict[str, Any]) -> Iterator[str]:
+def no_privileged(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
         if is_true(get(container, "securityContext", "privileged")):
             yield f"container {container.get('name')} is privileged"
@@ -177,13 +245,17 @@ def no_privileged(spec: dict[str, Any]) -> Iterator[str]:
     "policy's allowlist after review.",
     _cis(
         "5.2.3",
-        "Minimize the admission of containers wishing to share the host process ID, IPC or network namespace",
+        "Minimize the admission of containers wishing to share the host process ID namespace",
         "CKV_K8S_17",
-        "CKV_K8S_18",
-        "CKV_K8S_19",
     ),
+    _cis("5.2.4", "Minimize the admission of containers wishing to share the host IPC namespace", "CKV_K8S_18"),
+    _cis("5.2.5", "Minimize the admission of containers wishing to share the host network namespace", "CKV_K8S_19"),
+    PSS_HOST_NAMESPACES,
+    *managed("4.2.2"),
+    *managed("4.2.3"),
+    *managed("4.2.4"),
 )
-def no_host_namespaces(spec: dict[str, Any]) -> Iterator[str]:
+def no_host_namespaces(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         if is_true(spec.get(field)):
             yield f"the pod sets {field}"
@@ -195,28 +267,31 @@ def no_host_namespaces(spec: dict[str, Any]) -> Iterator[str]:
     Severity.HIGH,
     "Set securityContext.allowPrivilegeEscalation=false on every container.",
     _cis("5.2.6", "Minimize the admission of containers with allowPrivilegeEscalation", "CKV_K8S_20"),
+    PSS_PRIVILEGE_ESCALATION,
+    *managed("4.2.5"),
 )
-def no_privilege_escalation(spec: dict[str, Any]) -> Iterator[str]:
+def no_privilege_escalation(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
         escalation = get(container, "securityContext", "allowPrivilegeEscalation")
         if escalation is not UNKNOWN and not is_false(escalation):
             yield f"container {container.get('name')} may escalate privileges (allowPrivilegeEscalation not false)"
 
 
-RESTRICTED_ADDABLE = ("NET_BIND_SERVICE",)
-
-
 @pod_security_rule(
     "k8s-no-added-capabilities",
-    "Containers add no Linux capabilities beyond NET_BIND_SERVICE (and IPC_LOCK with an RDMA device), unless reviewed.",
+    "Containers add no Linux capabilities beyond NET_BIND_SERVICE (and IPC_LOCK with an RDMA device), unless "
+    "reviewed: 'restricted''s rule, stricter than 'baseline''s list of 13.",
     Severity.HIGH,
     "Remove securityContext.capabilities.add (drop ALL instead), or add the workload (e.g. an RDMA job that "
     "needs IPC_LOCK) with its reason to the policy's allowlist after review.",
     _cis("5.2.9", "Minimize the admission of containers with added capabilities", "CKV_K8S_25"),
+    PSS_CAPABILITIES_BASELINE,
+    PSS_CAPABILITIES_RESTRICTED,
+    gke("4.2.8"),
 )
-def no_added_capabilities(spec: dict[str, Any]) -> Iterator[str]:
+def no_added_capabilities(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
-        allowed: set[str] = set(RESTRICTED_ADDABLE)
+        allowed: set[str] = set(RESTRICTED_CAPABILITIES)
         for section in ("requests", "limits"):
             devices = get(container, "resources", section)
             if devices is UNKNOWN:  # during preview: it may request the device
@@ -229,36 +304,257 @@ def no_added_capabilities(spec: dict[str, Any]) -> Iterator[str]:
 
 
 @pod_security_rule(
+    "k8s-drop-all-capabilities",
+    "Every container drops ALL Linux capabilities (Pod Security Standard 'restricted'), so NET_RAW and the rest of "
+    "the runtime's default set are gone unless added back by name.",
+    Severity.MEDIUM,
+    "Set securityContext.capabilities.drop=['ALL'] on every container and init container; add back only what "
+    "k8s-no-added-capabilities admits.",
+    PSS_CAPABILITIES_RESTRICTED,
+    _cis("5.2.10", "Minimize the admission of containers with capabilities assigned", "CKV_K8S_37"),
+    _cis("5.2.8", "Minimize the admission of containers with the NET_RAW capability", "CKV_K8S_28"),
+    gke("4.2.7"),
+    gke("4.2.9"),
+)
+def drop_all_capabilities(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for container in containers(spec):
+        dropped = get(container, "securityContext", "capabilities", "drop")
+        if dropped is not UNKNOWN and UNKNOWN not in (dropped or []) and "ALL" not in strings(dropped):
+            yield f"container {container.get('name')} does not drop ALL capabilities"
+
+
+@pod_security_rule(
     "k8s-run-as-non-root",
-    "Containers run as a non-root user (runAsNonRoot, or a non-zero runAsUser).",
+    "Containers must run as non-root: runAsNonRoot true on every container, or on the pod and not overridden.",
     Severity.HIGH,
     "Set securityContext.runAsNonRoot=true (pod level) and build images with a non-root USER.",
     _cis("5.2.7", "Minimize the admission of root containers", "CKV_K8S_23"),
+    PSS_NON_ROOT,
+    gke("4.2.6"),
 )
-def run_as_non_root(spec: dict[str, Any]) -> Iterator[str]:
+def run_as_non_root(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    pod_level = get(spec, "securityContext", "runAsNonRoot")
+    if is_false(pod_level):
+        yield "the pod sets runAsNonRoot false"
     for container in containers(spec):
         non_root = _container_setting(spec, container, "runAsNonRoot")
-        user = _container_setting(spec, container, "runAsUser")
-        if UNKNOWN in (non_root, user) or is_true(non_root) or (number(user) or 0) > 0:
-            continue
-        yield f"container {container.get('name')} may run as root"
+        if non_root is not UNKNOWN and not is_true(non_root):
+            yield f"container {container.get('name')} may run as root (runAsNonRoot is not true)"
 
 
-SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")
+@pod_security_rule(
+    "k8s-no-run-as-user-0",
+    "Neither the pod nor any container sets runAsUser 0 (Pod Security Standard 'restricted').",
+    Severity.HIGH,
+    "Remove runAsUser: 0, or set a non-zero user ID the image supports.",
+    PSS_NON_ROOT_USER,
+)
+def no_run_as_user_0(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for whose, context in _security_contexts(spec):
+        user = get(context, "runAsUser")
+        if user is not UNKNOWN and number(user) == 0:
+            yield f"{whose} sets runAsUser 0"
 
 
 @pod_security_rule(
     "k8s-seccomp-runtime-default",
-    "Containers run under the RuntimeDefault (or a Localhost) seccomp profile.",
+    "Containers run under the RuntimeDefault (or a Localhost) seccomp profile; none is set Unconfined.",
     Severity.MEDIUM,
     "Set securityContext.seccompProfile.type=RuntimeDefault at pod level.",
     _cis("5.7.2", "Ensure that the seccomp profile is set to docker/default in your pod definitions", "CKV_K8S_31"),
+    PSS_SECCOMP_BASELINE,
+    PSS_SECCOMP_RESTRICTED,
+    gke("4.6.2"),
 )
-def seccomp_runtime_default(spec: dict[str, Any]) -> Iterator[str]:
+def seccomp_runtime_default(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    if get(spec, "securityContext", "seccompProfile", "type") == "Unconfined":
+        yield "the pod sets seccomp profile Unconfined"
     for container in containers(spec):
         profile = _container_setting(spec, container, "seccompProfile", "type")
-        if profile not in (*SECCOMP_CONFINED, UNKNOWN):
+        if profile not in (*SECCOMP_TYPES, UNKNOWN):
             yield f"container {container.get('name')} runs with seccomp profile {profile or 'Unconfined (unset)'}"
+
+
+@pod_security_rule(
+    "k8s-no-host-process",
+    "No pod or container runs as a Windows HostProcess container (Pod Security Standard 'baseline').",
+    Severity.CRITICAL,
+    "Remove securityContext.windowsOptions.hostProcess; node agents go on the allowlist after review.",
+    PSS_HOST_PROCESS,
+    _cis("5.2.11", "Minimize the admission of Windows HostProcess containers"),
+)
+def no_host_process(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for whose, context in _security_contexts(spec):
+        if is_true(get(context, "windowsOptions", "hostProcess")):
+            yield f"{whose} sets windowsOptions.hostProcess"
+
+
+def _mounts(spec: dict[str, Any]) -> dict[Any, list[tuple[dict[str, Any], Any]]]:
+    """Volume name → (container, mountPath) of each mount of it."""
+    found: dict[Any, list[tuple[dict[str, Any], Any]]] = {}
+    for container in containers(spec):
+        for mount in items(container.get("volumeMounts")):
+            found.setdefault(get(mount, "name"), []).append((container, get(mount, "mountPath")))
+    return found
+
+
+@pod_security_rule(
+    "k8s-no-host-path",
+    "Pods mount no hostPath volume (Pod Security Standard 'baseline'), except the fabric host paths reviewed in "
+    "aiinfra.core.exceptions, mounted where and by whom they were reviewed.",
+    Severity.HIGH,
+    "Use an emptyDir, a projected or CSI volume, or a PersistentVolumeClaim (local NVMe through a local "
+    "PersistentVolume); a node agent that needs the host goes on the allowlist with its reason after review.",
+    PSS_HOST_PATH,
+    _cis("5.2.12", "Minimize the admission of HostPath volumes", "CKV_K8S_27"),
+)
+def no_host_path(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    mounts = _mounts(spec)
+    for volume in items(spec.get("volumes")):
+        host_path = get(volume, "hostPath")
+        path = get(host_path, "path")
+        if host_path is None or UNKNOWN in (host_path, path):
+            continue
+        name = get(volume, "name")
+        users = mounts.get(name, [])
+        unreviewed = [
+            f"container {c.get('name')} at {at}"
+            for c, at in users
+            if reviewed_host_mount(str(path), str(at), str(c.get("name")), str(c.get("image"))) is None
+        ]
+        if unreviewed or not users:
+            where = f", mounted by {'; '.join(unreviewed)}" if unreviewed else ""
+            yield f"volume {name} is host path {path}{where}"
+
+
+@pod_security_rule(
+    "k8s-restricted-volume-types",
+    "Pod volumes are of the types Pod Security Standard 'restricted' allows: configMap, csi, downwardAPI, emptyDir, "
+    "ephemeral, persistentVolumeClaim, projected, secret (hostPath is k8s-no-host-path's).",
+    Severity.MEDIUM,
+    "Reach network or cloud storage through a PersistentVolumeClaim (the PersistentVolume holds the driver "
+    "settings) or a CSI volume, not an in-line nfs/iscsi/cloud-disk volume.",
+    PSS_VOLUME_TYPES,
+)
+def restricted_volume_types(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for volume in items(spec.get("volumes")):
+        if not isinstance(volume, dict):
+            continue
+        kinds = [k for k in volume if k not in ("name", "hostPath", *RESTRICTED_VOLUMES)]
+        if kinds:
+            yield f"volume {volume.get('name')} is of type {', '.join(kinds)}"
+
+
+@pod_security_rule(
+    "k8s-no-host-ports",
+    "Containers bind no host port (Pod Security Standard 'baseline'): a Service or the pod's own IP serves instead.",
+    Severity.HIGH,
+    "Remove ports[].hostPort and expose the container through a Service; a node agent that must listen on the "
+    "node goes on the allowlist with its reason after review.",
+    PSS_HOST_PORTS,
+    _cis("5.2.13", "Minimize the admission of containers which use HostPorts", "CKV_K8S_26"),
+)
+def no_host_ports(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for container in containers(spec):
+        for port in items(container.get("ports")):
+            host_port = get(port, "hostPort")
+            if (number(host_port) or 0) != 0:
+                yield f"container {container.get('name')} binds host port {number(host_port):g}"
+
+
+HANDLERS = ("livenessProbe", "readinessProbe", "startupProbe")
+HOOKS = ("postStart", "preStop")
+
+
+@pod_security_rule(
+    "k8s-no-host-probes",
+    "Probes and lifecycle hooks do not set a host: they reach the pod itself, never another address "
+    "(Pod Security Standard 'baseline', Kubernetes 1.34).",
+    Severity.MEDIUM,
+    "Remove httpGet.host and tcpSocket.host from probes and lifecycle hooks (use an httpHeaders Host header for "
+    "virtual hosts).",
+    PSS_HOST_PROBES,
+)
+def no_host_probes(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for container in containers(spec):
+        handlers = [(h, container.get(h)) for h in HANDLERS]
+        handlers += [(f"lifecycle.{h}", get(container, "lifecycle", h)) for h in HOOKS]
+        for where, handler in handlers:
+            for action in ("httpGet", "tcpSocket"):
+                host = get(handler, action, "host")
+                if host not in (None, "", UNKNOWN):
+                    yield f"container {container.get('name')}: {where}.{action} targets host {host}"
+
+
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
+
+@pod_security_rule(
+    "k8s-apparmor-not-unconfined",
+    "No pod or container turns AppArmor off: profile RuntimeDefault or Localhost, in the field or the beta "
+    "annotation (Pod Security Standard 'baseline').",
+    Severity.HIGH,
+    "Remove appArmorProfile type Unconfined (and container.apparmor.security.beta.kubernetes.io annotations other "
+    "than runtime/default or localhost/<profile>).",
+    PSS_APPARMOR,
+)
+def apparmor_not_unconfined(spec: dict[str, Any], annotations: dict[str, Any]) -> Iterator[str]:
+    for whose, context in _security_contexts(spec):
+        profile = get(context, "appArmorProfile", "type")
+        if profile not in (None, UNKNOWN, *APPARMOR_TYPES):
+            yield f"{whose} sets AppArmor profile {profile}"
+    for key, value in annotations.items():
+        confined = value is UNKNOWN or value == "runtime/default" or str(value).startswith("localhost/")
+        if key.startswith(APPARMOR_ANNOTATION) and not confined:
+            yield f"annotation {key} sets AppArmor profile {value}"
+
+
+@pod_security_rule(
+    "k8s-selinux-options",
+    "SELinux options keep the container types: type container_t, container_init_t, container_kvm_t or "
+    "container_engine_t, and no user or role (Pod Security Standard 'baseline').",
+    Severity.HIGH,
+    "Remove seLinuxOptions.user and .role, and any type other than the container types.",
+    PSS_SELINUX,
+)
+def selinux_options(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for whose, context in _security_contexts(spec):
+        options = get(context, "seLinuxOptions")
+        kind = get(options, "type")
+        if kind not in (None, "", UNKNOWN, *SELINUX_TYPES):
+            yield f"{whose} sets SELinux type {kind}"
+        for field in ("user", "role"):
+            if get(options, field) not in (None, "", UNKNOWN):
+                yield f"{whose} sets SELinux {field} {get(options, field)}"
+
+
+@pod_security_rule(
+    "k8s-default-proc-mount",
+    "Containers keep the default masked /proc (procMount Default; Pod Security Standard 'baseline').",
+    Severity.HIGH,
+    "Remove securityContext.procMount (or set it to Default).",
+    PSS_PROC_MOUNT,
+)
+def default_proc_mount(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for container in containers(spec):
+        mount = get(container, "securityContext", "procMount")
+        if mount not in (None, UNKNOWN, "Default"):
+            yield f"container {container.get('name')} sets procMount {mount}"
+
+
+@pod_security_rule(
+    "k8s-safe-sysctls",
+    "Pods set only the safe sysctls Pod Security Standard 'baseline' allows.",
+    Severity.HIGH,
+    f"Remove the other sysctls from securityContext.sysctls (allowed: {', '.join(SAFE_SYSCTLS)}); tune the node "
+    "in its configuration instead.",
+    PSS_SYSCTLS,
+)
+def safe_sysctls(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
+    for sysctl in items(get(spec, "securityContext", "sysctls")):
+        name = get(sysctl, "name")
+        if name not in (None, UNKNOWN, *SAFE_SYSCTLS):
+            yield f"the pod sets sysctl {name}"
 
 
 @resource_rule(
@@ -354,6 +650,44 @@ def image_pinned(props: dict[str, Any], args: ResourceValidationArgs) -> Iterato
             problem = _image_problem(container.get("image"))
             if problem:
                 yield f"container {container.get('name')}: {problem}"
+
+
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def reviewed_node_daemon(key: str, specs: list[dict[str, Any]]) -> bool:
+    """Whether the workload is one of aiinfra's reviewed node daemons, running only its reviewed images (whatever
+    rules it was reviewed for)."""
+    images = [c.get("image") for spec in specs for c in containers(spec)]
+    named = {i for i in images if isinstance(i, str)}
+    return len(named) == len(set(images)) and any(
+        entry.workload == key and named <= set(entry.images) for entry in REVIEWED_WORKLOADS
+    )
+
+
+@resource_rule(
+    name="k8s-image-digest",
+    description="Every container and init container references its image by digest (image@sha256:<64 hex>), so "
+    "what runs is what was reviewed and scanned; aiinfra's reviewed node daemons run their reviewed images.",
+    types=WORKLOADS,
+    severity=Severity.MEDIUM,
+    remediation="Pin the image by digest: <registry>/<repository>[:tag]@sha256:<digest> (e.g. from `crane digest` "
+    "or the registry's manifest).",
+    control=checkov_control("CKV_K8S_43", "Image should use digest"),
+    domain=DOMAIN,
+    enforcement=EnforcementLevel.ADVISORY,
+    config_schema=ALLOWLIST_SCHEMA,
+)
+def image_digest(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    key = workload_key(props, args)
+    specs = pod_specs(args.resource_type, props)
+    if allowlisted(args.get_config(), key) or reviewed_node_daemon(key, specs):
+        return
+    for spec in specs:
+        for container in containers(spec):
+            image = container.get("image")
+            if isinstance(image, str) and not DIGEST.search(image):
+                yield f"{key}: container {container.get('name')} image {image} is not pinned by digest"
 
 
 INTERNAL_LB_SCHEMA = PolicyConfigSchema(
@@ -531,11 +865,23 @@ POLICIES = [
     no_host_namespaces,
     no_privilege_escalation,
     no_added_capabilities,
+    drop_all_capabilities,
     run_as_non_root,
+    no_run_as_user_0,
     seccomp_runtime_default,
+    no_host_process,
+    no_host_path,
+    restricted_volume_types,
+    no_host_ports,
+    no_host_probes,
+    apparmor_not_unconfined,
+    selinux_options,
+    default_proc_mount,
+    safe_sysctls,
     resource_limits,
     gpu_pods_request_gpus,
     image_pinned,
+    image_digest,
     no_public_loadbalancer,
     no_cluster_admin_binding,
     privileged_namespace_admission,

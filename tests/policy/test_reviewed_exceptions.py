@@ -11,10 +11,18 @@ import pytest
 import yaml
 
 from aiinfra.core.catalog import resolve
-from aiinfra.core.exceptions import HOST_ACCESS_RULES, REVIEWED_SIDECARS, REVIEWED_WORKLOADS, reviewed_workload
+from aiinfra.core.exceptions import (
+    HOST_ACCESS_RULES,
+    HOST_PATH_RULES,
+    REVIEWED_HOST_PATHS,
+    REVIEWED_SIDECARS,
+    REVIEWED_WORKLOADS,
+    reviewed_host_mount,
+    reviewed_workload,
+)
 from components.kubernetes.fabric import pod_wiring
 from tests.policy.conftest import REPO, resource, violated
-from tests.policy.test_rules import container, pod_spec
+from tests.policy.pods import container, pod_spec
 
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
 JOBSET = "kubernetes:jobset.x-k8s.io/v1alpha2:JobSet"
@@ -22,15 +30,22 @@ PRIVILEGED = {"privileged": True, "allowPrivilegeEscalation": True, "runAsUser":
 
 
 def host_daemon(workload: str, images: tuple[str, ...]) -> Any:
-    """A DaemonSet as fabric installers are: host network and PID, privileged root containers."""
+    """A DaemonSet as fabric installers are: host network and PID, privileged root containers mounting the host."""
     namespace, name = workload.split("/")
     spec = {
         "hostNetwork": True,
         "hostPID": True,
         "containers": [
-            {"name": f"c{i}", "image": image, "securityContext": PRIVILEGED, "resources": {"limits": {"cpu": "1"}}}
+            {
+                "name": f"c{i}",
+                "image": image,
+                "securityContext": PRIVILEGED,
+                "resources": {"limits": {"cpu": "1"}},
+                "volumeMounts": [{"name": "host", "mountPath": "/host"}],
+            }
             for i, image in enumerate(images)
         ],
+        "volumes": [{"name": "host", "hostPath": {"path": "/"}}],
         "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
     }
     props = {"metadata": {"name": name, "namespace": namespace}, "spec": {"template": {"spec": spec}}}
@@ -59,9 +74,34 @@ def test_a_daemon_with_reviewed_images_but_another_name_is_blocked(pack):
     assert set(HOST_ACCESS_RULES) <= violated(pack, host_daemon("kube-system/my-installer", entry.images))
 
 
-def test_a_daemon_is_let_through_only_the_rules_it_was_reviewed_for(pack):
-    (entry,) = [e for e in REVIEWED_WORKLOADS if "k8s-gpu-pods-request-gpus" not in e.rules][:1]
-    assert "k8s-gpu-pods-request-gpus" in violated(pack, host_daemon(entry.workload, entry.images))
+@pytest.mark.parametrize("rule", ["k8s-gpu-pods-request-gpus", *HOST_PATH_RULES])
+def test_a_daemon_is_let_through_only_the_rules_it_was_reviewed_for(pack, rule):
+    (entry,) = [e for e in REVIEWED_WORKLOADS if rule not in e.rules][:1]
+    assert rule in violated(pack, host_daemon(entry.workload, entry.images))
+
+
+@pytest.mark.parametrize("entry", REVIEWED_WORKLOADS, ids=lambda e: e.workload)
+def test_reviewed_daemons_need_no_image_digest_but_an_impostor_does(pack, entry):
+    assert "k8s-image-digest" not in violated(pack, host_daemon(entry.workload, entry.images))
+    impostor = host_daemon(entry.workload, (*entry.images, "docker.io/someone/miner:1.0"))
+    assert "k8s-image-digest" in violated(pack, impostor)
+
+
+def test_the_reviewed_fabric_host_paths_are_exactly_what_the_fabrics_mount():
+    """Every hostPath a fabric's pod wiring mounts is reviewed, and every reviewed one is still mounted."""
+    mounted = set()
+    for cloud, accelerator in (("gcp", "H100:8"), ("gcp", "H200:8")):
+        wiring = pod_wiring(resolve(cloud, accelerator))
+        paths = {v["name"]: v["hostPath"]["path"] for v in wiring.volumes if "hostPath" in v}
+        users = [("trainer", "ghcr.io/aiinfra/aiinfra-training:0.1.0", wiring.mounts)]
+        users += [(c["name"], c["image"], c.get("volumeMounts", ())) for c in wiring.init_containers]
+        for name, image, mounts in users:
+            for mount in mounts:
+                if mount["name"] in paths:
+                    entry = reviewed_host_mount(paths[mount["name"]], mount["mountPath"], name, image)
+                    assert entry, f"{name} mounts host {paths[mount['name']]} at {mount['mountPath']} unreviewed"
+                    mounted.add(entry)
+    assert mounted == set(REVIEWED_HOST_PATHS)
 
 
 @pytest.mark.parametrize("manifest", sorted((REPO / "components" / "gcp" / "manifests").glob("*.yaml")))
@@ -80,11 +120,14 @@ def tcpxo_pod(**daemon_security: Any) -> dict[str, Any]:
     wiring = pod_wiring(resolve("gcp", "H100:8"))
     (daemon,) = wiring.init_containers
     daemon = {**daemon, "securityContext": {**daemon["securityContext"], **daemon_security}}
-    return pod_spec(container(name="trainer"), initContainers=[daemon])
+    trainer = container(name="trainer", volumeMounts=list(wiring.mounts))
+    return pod_spec(trainer, initContainers=[daemon], volumes=list(wiring.volumes))
 
 
 def test_the_reviewed_tcpxo_sidecar_runs_as_root_with_its_capabilities(pack):
-    assert violated(pack, jobset(tcpxo_pod())) & {"k8s-run-as-non-root", "k8s-no-added-capabilities"} == set()
+    (sidecar,) = REVIEWED_SIDECARS
+    assert {"k8s-run-as-non-root", "k8s-no-run-as-user-0", "k8s-no-added-capabilities"} <= set(sidecar.rules)
+    assert violated(pack, jobset(tcpxo_pod())) & (set(sidecar.rules) | set(HOST_PATH_RULES)) == set()
 
 
 @pytest.mark.parametrize(
@@ -105,7 +148,7 @@ def test_a_container_copying_the_sidecar_name_with_another_image_is_blocked(pack
         image="docker.io/someone/rxdm:1.0",
         securityContext={"runAsUser": 0, "runAsNonRoot": False, "allowPrivilegeEscalation": False},
     )
-    assert "k8s-run-as-non-root" in violated(pack, jobset(pod_spec(container(), impostor)))
+    assert {"k8s-run-as-non-root", "k8s-no-run-as-user-0"} <= violated(pack, jobset(pod_spec(container(), impostor)))
 
 
 def ipc_lock(**resources: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import pytest
 from pulumi.runtime import rpc
 
 from tests.policy.conftest import analyze, resource, violated
+from tests.policy.pods import DEPLOYMENT, container, deployment, pod_spec
+from tests.policy.test_pod_security import POD_SECURITY_CASES
 
 UNKNOWN = rpc.UNKNOWN
 BUCKET = "aws:s3/bucket:Bucket"
@@ -21,7 +23,6 @@ GKE = "gcp:container/cluster:Cluster"
 GCS = "gcp:storage/bucket:Bucket"
 AKS = "azure-native:containerservice:ManagedCluster"
 STORAGE = "azure-native:storage:StorageAccount"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
@@ -69,32 +70,6 @@ WEB_IDENTITY = {
 
 def allow(action: Any, resource_: Any = "arn:aws:s3:::lake-1/*") -> dict[str, Any]:
     return {"policy": policy_doc({"Effect": "Allow", "Action": action, "Resource": resource_})}
-
-
-def container(**overrides: Any) -> dict[str, Any]:
-    """A container that satisfies every pod rule; overrides break one thing."""
-    base = {
-        "name": "main",
-        "image": "ghcr.io/example/train:1.4.2",
-        "securityContext": {"allowPrivilegeEscalation": False},
-        "resources": {"limits": {"cpu": "4", "memory": "16Gi"}},
-    }
-    return {**base, **overrides}
-
-
-def pod_spec(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    security = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    return {"securityContext": security, "containers": list(containers or [container()]), **fields}
-
-
-def deployment(spec: dict[str, Any], name: str = "trainer", namespace: str = "ml") -> Any:
-    props = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"template": {"spec": spec}},
-    }
-    return resource(DEPLOYMENT, props, name=name)
 
 
 def node_group(instance: str, max_size: Any) -> Any:
@@ -435,6 +410,7 @@ CASES: dict[str, tuple[list, list]] = {
         [namespace(**FABRIC_LABEL), namespace("team-cv"), *pod_admission()[:1]],
         [namespace(**FABRIC_LABEL), *pod_admission(), namespace("aiinfra-system"), namespace("gpu-operator")],
     ),
+    **POD_SECURITY_CASES,
     # Stack-wide
     "required-tags": (
         [resource("aws:ec2/vpc:Vpc", {"tags": {"owner": "ml"}})],
@@ -470,27 +446,6 @@ def test_violating_resources_are_reported(pack, policy):
 @pytest.mark.parametrize("policy", sorted(CASES))
 def test_compliant_resources_pass(pack, policy):
     assert policy not in violated(pack, *CASES[policy][1])
-
-
-@pytest.mark.parametrize(
-    ("kind", "path"),
-    [
-        ("kubernetes:core/v1:Pod", ("spec",)),
-        ("kubernetes:apps/v1:DaemonSet", ("spec", "template", "spec")),
-        ("kubernetes:apps/v1:StatefulSet", ("spec", "template", "spec")),
-        ("kubernetes:batch/v1:Job", ("spec", "template", "spec")),
-        ("kubernetes:batch/v1:CronJob", ("spec", "jobTemplate", "spec", "template", "spec")),
-        (
-            "kubernetes:jobset.x-k8s.io/v1alpha2:JobSet",
-            ("spec", "replicatedJobs", 0, "template", "spec", "template", "spec"),
-        ),
-    ],
-)
-def test_pod_rules_read_the_pod_spec_of_every_workload_kind(pack, kind, path):
-    props: Any = pod_spec(container(securityContext={"privileged": True, "allowPrivilegeEscalation": False}))
-    for key in reversed(path):
-        props = [props] if isinstance(key, int) else {key: props}
-    assert "k8s-no-privileged" in violated(pack, resource(kind, {"metadata": {"name": "w"}, **props}))
 
 
 def test_required_tags_count_the_providers_default_tags(pack):
