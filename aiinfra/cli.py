@@ -131,6 +131,28 @@ def _parser() -> argparse.ArgumentParser:
         help="lake prefix the team may read and write (repeatable); default datasets/NAME/",
     )
 
+    audit = sub.add_parser(
+        "audit",
+        help="compliance and drift of what is deployed on AWS: the stack's plan and policy pack against the cloud",
+        description="Read the live AWS resources of the stack's AWS clusters and lakes with boto3 (read-only), "
+        "compare them with the stack's offline plan (drift) and judge them with the policy pack. Exit 0 clean, "
+        "1 mandatory policy violations or drift, 2 invalid input, 3 AWS could not be read.",
+    )
+    audit.add_argument("-s", "--stack", help="stack name (stacks/Pulumi.<stack>.yaml); required unless --print-policy")
+    audit.add_argument("--json", action="store_true", help="print only JSON: resources, drift, policy violations")
+    audit.add_argument("--sarif", type=Path, metavar="FILE", help="write policy violations and drift as SARIF 2.1.0")
+    audit.add_argument("--junit", type=Path, metavar="FILE", help="write policy violations and drift as JUnit XML")
+    audit.add_argument("--region", metavar="REGION", help="audit only the stack's AWS clusters and lakes in REGION")
+    audit.add_argument(
+        "--endpoint-url", metavar="URL", help="send every AWS call to URL (an emulator such as moto's server)"
+    )
+    audit.add_argument(
+        "--print-policy",
+        action="store_true",
+        help="print the least-privilege read-only IAM policy the audit needs, and exit (no AWS call)",
+    )
+    _policy_arguments(audit)
+
     sub.add_parser("schema", help="print the JSON Schema of `aiinfra:platform` (for editor completion)")
 
     from aiinfra import local_loop  # these import neither torch nor pulumi
@@ -218,6 +240,29 @@ def _report(args: argparse.Namespace) -> int:
     )
 
 
+def _audit(args: argparse.Namespace) -> int:
+    from aiinfra.audit.errors import EXIT_CLOUD, CloudUnreadable
+
+    try:
+        from aiinfra.audit.command import audit_command
+
+        return audit_command(
+            args.cwd,
+            args.stack,
+            as_json=args.json,
+            sarif_file=args.sarif,
+            junit_file=args.junit,
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            print_policy=args.print_policy,
+            policy_packs=args.policy_pack,
+            policy_configs=args.policy_config,
+        )
+    except CloudUnreadable as err:
+        print(f"error: cannot read AWS: {err}", file=sys.stderr)
+        return EXIT_CLOUD
+
+
 def _local(args: argparse.Namespace) -> int:
     try:
         return LOCAL_COMMANDS[args.workload](args)
@@ -253,6 +298,7 @@ WORKLOADS_EXTRA = (
 COMMANDS = {
     "plan": _plan,
     "report": _report,
+    "audit": _audit,
     "validate": _validate,
     "team": _team,
     "schema": _schema,
@@ -260,7 +306,7 @@ COMMANDS = {
 }
 
 
-HARD_STOP_COMMANDS = ("plan", "validate", "report")
+HARD_STOP_COMMANDS = ("plan", "validate", "report", "audit")
 """Commands that run the Pulumi mock runtime, which does not unwind promptly: stopped by aiinfra.interrupts."""
 
 

@@ -179,7 +179,11 @@ def junit(report: PolicyReport) -> ET.Element:
 
 
 def write_junit(report: PolicyReport, path: Path) -> None:
-    root = junit(report)
+    write_junit_tree(junit(report), path)
+
+
+def write_junit_tree(root: ET.Element, path: Path) -> None:
+    """Write a JUnit document (`junit(report)`, possibly with suites added, as `aiinfra audit` does)."""
     ET.indent(root)
     declaration = "<?xml version='1.0' encoding='utf-8'?>\n"  # what ElementTree.write(encoding="utf-8") writes
     write_atomically(path, declaration + ET.tostring(root, encoding="unicode") + "\n", "--junit")
