@@ -12,6 +12,7 @@ from .common import (
     CIS_AWS,
     CIS_EKS,
     UNKNOWN,
+    WORLD,
     Control,
     StackResource,
     allows,
@@ -28,6 +29,7 @@ from .common import (
     stack_rule,
     strings,
 )
+from .standards import eks
 
 DOMAIN = "aws"
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -43,7 +45,6 @@ IDENTITY_POLICIES = (
     "aws:iam/userPolicy:UserPolicy",
     "aws:iam/groupPolicy:GroupPolicy",
 )
-WORLD = ("0.0.0.0/0", "::/0")
 ADMIN_PORTS = (22, 3389)
 
 
@@ -442,6 +443,7 @@ def eks_secrets_encryption(props: dict[str, Any], _args: ResourceValidationArgs)
         ("CKV_AWS_38", "CKV_AWS_39"),
     ),
     domain=DOMAIN,
+    standards=(eks("5.4.1"),),
 )
 def eks_private_endpoint(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     public = get(props, "vpcConfig", "endpointPublicAccess")
@@ -545,6 +547,7 @@ def ebs_encrypted(props: dict[str, Any], args: ResourceValidationArgs) -> Iterat
     "nodes through the VPC, SSM or a load balancer.",
     control=checkov_control("CKV_AWS_88", "EC2 instance should not have public IP."),
     domain=DOMAIN,
+    standards=(eks("5.4.3"),),
 )
 def no_public_ip(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     flags = [get(props, "associatePublicIpAddress"), get(props, "mapPublicIpOnLaunch")]

@@ -20,6 +20,7 @@ from .common import (
     resource_rule,
     strings,
 )
+from .standards import aks
 
 DOMAIN = "azure"
 MANAGED_CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -40,6 +41,7 @@ def _storage(reference: str, title: str, *checkov: str) -> Control:
     remediation="Set disable_local_accounts=True with aad_profile managed=True and enable_azure_rbac=True.",
     control=checkov_control("CKV_AZURE_141", "Ensure AKS local admin account is disabled"),
     domain=DOMAIN,
+    standards=(aks("5.5.1"),),
 )
 def aks_local_accounts_disabled(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     if not_true(get(props, "disableLocalAccounts")):
@@ -69,6 +71,7 @@ def aks_rbac(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[s
     "operator CIDRs.",
     control=checkov_control("CKV_AZURE_6", "Ensure AKS has an API Server Authorized IP Ranges enabled"),
     domain=DOMAIN,
+    standards=(aks("5.4.1"),),
 )
 def aks_private_or_authorized_ips(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     profile = get(props, "apiServerAccessProfile")
@@ -79,6 +82,76 @@ def aks_private_or_authorized_ips(props: dict[str, Any], _args: ResourceValidati
     known = strings(ranges)
     if not known or "0.0.0.0/0" in known:
         yield "the API server is public to every address"
+
+
+@resource_rule(
+    name="azure-aks-secrets-encryption",
+    description="AKS clusters encrypt Kubernetes secrets in etcd with a Key Vault key (KMS etcd encryption).",
+    types=[MANAGED_CLUSTER],
+    severity=Severity.HIGH,
+    remediation="Set security_profile azure_key_vault_kms enabled=True with key_id (a Key Vault key with rotation) "
+    "and key_vault_network_access='Private'.",
+    control=aks("5.3.1"),
+    domain=DOMAIN,
+)
+def aks_secrets_encryption(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    kms = get(props, "securityProfile", "azureKeyVaultKms")
+    enabled = get(kms, "enabled")
+    if UNKNOWN not in (kms, enabled) and not is_true(enabled):
+        yield "Kubernetes secrets are not encrypted with a Key Vault key (azure_key_vault_kms is not enabled)"
+    elif is_true(enabled) and get(kms, "keyId") in (None, ""):
+        yield "KMS etcd encryption names no Key Vault key"
+
+
+@resource_rule(
+    name="azure-aks-network-policy",
+    description="AKS clusters enforce Kubernetes NetworkPolicy (Azure, Calico or Cilium network policy).",
+    types=[MANAGED_CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Set network_profile network_policy='cilium' (with network_dataplane='cilium'), 'azure' or 'calico'.",
+    control=aks("5.4.4"),
+    domain=DOMAIN,
+)
+def aks_network_policy(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    policy = get(props, "networkProfile", "networkPolicy")
+    if policy in (None, "none", ""):
+        yield "NetworkPolicy is not enforced (network_profile network_policy is unset)"
+
+
+@resource_rule(
+    name="azure-aks-azure-rbac",
+    description="AKS clusters authenticate with Entra ID and authorize Kubernetes access with Azure RBAC.",
+    types=[MANAGED_CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Set aad_profile managed=True and enable_azure_rbac=True, and grant the Azure Kubernetes Service "
+    "RBAC roles to groups.",
+    control=aks("5.5.2"),
+    domain=DOMAIN,
+)
+def aks_azure_rbac(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    profile = get(props, "aadProfile")
+    if profile is UNKNOWN:
+        return
+    if profile is None:
+        yield "the cluster is not integrated with Entra ID (no aad_profile)"
+    elif not_true(get(profile, "enableAzureRBAC")):
+        yield "Kubernetes authorization does not use Azure RBAC (aad_profile enable_azure_rbac is not true)"
+
+
+@resource_rule(
+    name="azure-aks-no-node-public-ip",
+    description="AKS nodes get no public IP address of their own; they reach out through the cluster's NAT.",
+    types=[MANAGED_CLUSTER, AGENT_POOL],
+    severity=Severity.HIGH,
+    remediation="Remove enable_node_public_ip (or set it False) on every agent pool.",
+    control=aks("5.4.3"),
+    domain=DOMAIN,
+)
+def aks_no_node_public_ip(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    pools = [props] if args.resource_type == AGENT_POOL else items(get(props, "agentPoolProfiles"))
+    for pool in pools:
+        if is_true(get(pool, "enableNodePublicIP")):
+            yield f"agent pool {get(pool, 'name') or args.name} gives its nodes public IP addresses"
 
 
 @resource_rule(
@@ -201,6 +274,10 @@ POLICIES = [
     aks_local_accounts_disabled,
     aks_rbac,
     aks_private_or_authorized_ips,
+    aks_secrets_encryption,
+    aks_network_policy,
+    aks_azure_rbac,
+    aks_no_node_public_ip,
     aks_encryption_at_host,
     storage_https_only,
     storage_min_tls12,

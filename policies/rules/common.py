@@ -42,6 +42,10 @@ _UNKNOWN_SENTINELS = frozenset(
 )
 
 
+WORLD = ("0.0.0.0/0", "::/0")
+"""CIDRs that mean every address."""
+
+
 class _Unknown:
     """A value the engine cannot know during preview (an output of a resource not yet created)."""
 

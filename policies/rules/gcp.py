@@ -14,6 +14,7 @@ from .common import (
     CIS_GCP,
     CIS_GKE,
     UNKNOWN,
+    WORLD,
     Control,
     get,
     is_false,
@@ -23,6 +24,7 @@ from .common import (
     resource_rule,
     strings,
 )
+from .standards import gke
 
 DOMAIN = "gcp"
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -103,6 +105,7 @@ def gke_no_legacy_abac(props: dict[str, Any], _args: ResourceValidationArgs) -> 
     remediation="Set master_auth client_certificate_config issue_client_certificate=False.",
     control=_gke("5.8.2", "Ensure authentication using Client Certificates is Disabled", "CKV_GCP_13"),
     domain=DOMAIN,
+    standards=(gke("2.1.1"),),
 )
 def gke_no_client_certificate(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     if is_true(get(props, "masterAuth", "clientCertificateConfig", "issueClientCertificate")):
@@ -118,6 +121,7 @@ def gke_no_client_certificate(props: dict[str, Any], _args: ResourceValidationAr
     "workload_metadata_config mode='GKE_METADATA' on every node pool.",
     control=_gke("5.2.2", "Prefer using dedicated GCP Service Accounts and Workload Identity", "CKV_GCP_69"),
     domain=DOMAIN,
+    standards=(gke("5.4.2"),),
 )
 def gke_workload_identity(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     if args.resource_type == CLUSTER and get(props, "workloadIdentityConfig", "workloadPool") in (None, ""):
@@ -136,6 +140,7 @@ def gke_workload_identity(props: dict[str, Any], args: ResourceValidationArgs) -
     remediation="Set datapath_provider='ADVANCED_DATAPATH' (Dataplane V2) or network_policy enabled=True.",
     control=_gke("5.6.7", "Ensure Network Policy is Enabled and set as appropriate", "CKV_GCP_12"),
     domain=DOMAIN,
+    standards=(gke("4.3.1"),),
 )
 def gke_network_policy(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
     datapath = get(props, "datapathProvider")
@@ -155,6 +160,7 @@ def gke_network_policy(props: dict[str, Any], _args: ResourceValidationArgs) -> 
     "shielded_instance_config enable_integrity_monitoring.",
     control=_gke("5.5.5", "Ensure Shielded GKE Nodes are Enabled", "CKV_GCP_71"),
     domain=DOMAIN,
+    standards=(gke("5.5.6"),),
 )
 def gke_shielded_nodes(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     if args.resource_type == CLUSTER and is_false(get(props, "enableShieldedNodes")):
@@ -184,6 +190,178 @@ def gke_node_service_account(props: dict[str, Any], args: ResourceValidationArgs
             continue
         if account is None or DEFAULT_COMPUTE_SA.match(str(account)):
             yield f"{pool} runs as the Compute Engine default service account"
+
+
+@resource_rule(
+    name="gcp-gke-private-endpoint",
+    description="The GKE control plane endpoint is private, or public only to master authorized networks "
+    "(never 0.0.0.0/0).",
+    types=[CLUSTER],
+    severity=Severity.HIGH,
+    remediation="Set private_cluster_config enable_private_endpoint=True, or master_authorized_networks_config "
+    "cidr_blocks to the operator CIDRs.",
+    control=gke("5.6.4"),
+    domain=DOMAIN,
+    standards=(gke("5.6.3"),),
+)
+def gke_private_endpoint(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    private = get(props, "privateClusterConfig", "enablePrivateEndpoint")
+    networks = get(props, "masterAuthorizedNetworksConfig")
+    blocks = get(networks, "cidrBlocks")
+    if UNKNOWN in (private, networks, blocks) or is_true(private):
+        return
+    cidrs = [get(block, "cidrBlock") for block in items(blocks)]
+    if UNKNOWN in cidrs:
+        return
+    if networks is None:
+        yield "the control plane endpoint is public to every address (no master authorized networks)"
+    elif any(c in WORLD for c in cidrs):
+        yield "a master authorized network is 0.0.0.0/0"
+    elif is_true(get(networks, "gcpPublicCidrsAccessEnabled")):
+        yield "the public endpoint accepts every Google Cloud public IP (gcp_public_cidrs_access_enabled)"
+
+
+def _pools_and_management(resource_type: str, props: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(pool description, management) of a node pool or of each of a cluster's inline pools."""
+    if resource_type == NODE_POOL:
+        yield "node pool", get(props, "management")
+    for pool in items(get(props, "nodePools")) if resource_type == CLUSTER else ():
+        yield f"node pool {get(pool, 'name') or '(unnamed)'}", get(pool, "management")
+
+
+@resource_rule(
+    name="gcp-gke-node-auto-repair-upgrade",
+    description="GKE node pools keep auto-repair and auto-upgrade on, so failed nodes are replaced and nodes get "
+    "security patches.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.MEDIUM,
+    remediation="Remove management auto_repair=False / auto_upgrade=False (both default to True); pin versions "
+    "with a release channel and maintenance windows instead.",
+    control=gke("5.5.2"),
+    domain=DOMAIN,
+    standards=(gke("5.5.3"),),
+)
+def gke_node_auto_repair_upgrade(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for pool, management in _pools_and_management(args.resource_type, props):
+        off = [f for f in ("autoRepair", "autoUpgrade") if is_false(get(management, f))]
+        if off:
+            yield f"{pool} turns {' and '.join(off)} off"
+
+
+@resource_rule(
+    name="gcp-gke-secure-boot",
+    description="GKE nodes boot with Secure Boot (Shielded VM), so only signed kernels and drivers load.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.MEDIUM,
+    remediation="Set node_config shielded_instance_config enable_secure_boot=True on every node pool.",
+    control=gke("5.5.7"),
+    domain=DOMAIN,
+)
+def gke_secure_boot(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for pool, config in _node_configs(args.resource_type, props):
+        secure_boot = get(config, "shieldedInstanceConfig", "enableSecureBoot")
+        if config is not UNKNOWN and secure_boot is not UNKNOWN and not_true(secure_boot):
+            yield f"{pool} does not enable Secure Boot"
+
+
+COS_IMAGES = ("COS_CONTAINERD", "COS")
+
+
+@resource_rule(
+    name="gcp-gke-cos-nodes",
+    description="GKE nodes run Container-Optimized OS (the default image), not Ubuntu or Windows.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.LOW,
+    remediation="Remove node_config image_type or set it to 'COS_CONTAINERD'.",
+    control=gke("5.5.1"),
+    domain=DOMAIN,
+)
+def gke_cos_nodes(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for pool, config in _node_configs(args.resource_type, props):
+        image = get(config, "imageType")
+        if image not in (None, UNKNOWN) and str(image).upper() not in COS_IMAGES:
+            yield f"{pool} runs image type {image}"
+
+
+@resource_rule(
+    name="gcp-gke-release-channel",
+    description="GKE clusters are enrolled in a release channel, so control plane and nodes get patch versions.",
+    types=[CLUSTER],
+    severity=Severity.LOW,
+    remediation="Set release_channel channel='REGULAR' (or 'STABLE').",
+    control=gke("5.5.4"),
+    domain=DOMAIN,
+)
+def gke_release_channel(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    channel = get(props, "releaseChannel", "channel")
+    if channel in (None, "UNSPECIFIED"):
+        yield "the cluster is in no release channel"
+
+
+@resource_rule(
+    name="gcp-gke-vpc-native",
+    description="GKE clusters are VPC-native (alias IPs), so pod addresses are routable and firewall rules and "
+    "network policy apply to them.",
+    types=[CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Set networking_mode='VPC_NATIVE' with an ip_allocation_policy naming the pod and service ranges.",
+    control=gke("5.6.2"),
+    domain=DOMAIN,
+)
+def gke_vpc_native(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    mode = get(props, "networkingMode")
+    if mode == "ROUTES" or (mode is None and get(props, "ipAllocationPolicy") is None):
+        yield "the cluster is routes-based, not VPC-native"
+
+
+@resource_rule(
+    name="gcp-gke-no-alpha",
+    description="GKE clusters do not enable Kubernetes alpha features (unsupported, not upgradable, deleted after "
+    "30 days).",
+    types=[CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Remove enable_kubernetes_alpha.",
+    control=gke("5.10.2"),
+    domain=DOMAIN,
+)
+def gke_no_alpha(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "enableKubernetesAlpha")):
+        yield "Kubernetes alpha features are enabled"
+
+
+@resource_rule(
+    name="gcp-gke-legacy-metadata-disabled",
+    description="GKE nodes keep the legacy Compute Engine metadata endpoints (v0.1, v1beta1) disabled.",
+    types=[CLUSTER, NODE_POOL],
+    severity=Severity.MEDIUM,
+    remediation="Remove node_config metadata disable-legacy-endpoints='false' (GKE disables them by default).",
+    control=gke("5.4.1"),
+    domain=DOMAIN,
+)
+def gke_legacy_metadata_disabled(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    for pool, config in _node_configs(args.resource_type, props):
+        if is_false(get(config, "metadata", "disable-legacy-endpoints")):
+            yield f"{pool} serves the legacy metadata endpoints (disable-legacy-endpoints is false)"
+
+
+@resource_rule(
+    name="gcp-gke-logging-monitoring",
+    description="GKE clusters send system logs and metrics to Cloud Logging and Cloud Monitoring.",
+    types=[CLUSTER],
+    severity=Severity.MEDIUM,
+    remediation="Remove logging_service/monitoring_service 'none' and keep SYSTEM_COMPONENTS in logging_config and "
+    "monitoring_config enable_components.",
+    control=gke("5.7.1"),
+    domain=DOMAIN,
+)
+def gke_logging_monitoring(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    for kind in ("logging", "monitoring"):
+        service = get(props, f"{kind}Service")
+        components = get(props, f"{kind}Config", "enableComponents")
+        if service == "none":
+            yield f"{kind} is off ({kind}_service 'none')"
+        elif isinstance(components, list) and UNKNOWN not in components and "SYSTEM_COMPONENTS" not in components:
+            yield f"{kind} leaves out the system components ({kind}_config enable_components {components})"
 
 
 @resource_rule(
@@ -320,6 +498,15 @@ POLICIES = [
     gke_network_policy,
     gke_shielded_nodes,
     gke_node_service_account,
+    gke_private_endpoint,
+    gke_node_auto_repair_upgrade,
+    gke_secure_boot,
+    gke_cos_nodes,
+    gke_release_channel,
+    gke_vpc_native,
+    gke_no_alpha,
+    gke_legacy_metadata_disabled,
+    gke_logging_monitoring,
     gcs_uniform_access,
     gcs_public_access_prevention,
     gcs_cmek,

@@ -52,6 +52,7 @@ from .common import (
     is_true,
     items,
     number,
+    plain,
     resource_rule,
     stack_rule,
     strings,
@@ -75,6 +76,8 @@ from .standards import (
     PSS_SELINUX,
     PSS_SYSCTLS,
     PSS_VOLUME_TYPES,
+    aks,
+    eks,
     gke,
     managed,
 )
@@ -214,6 +217,10 @@ def pod_security_rule(
     return build
 
 
+SECURITY_CONTEXT = (eks("4.5.2"), gke("4.6.3"), aks("4.6.2"))
+"""'Apply Security Context to Your Pods and Containers': the settings the rules that claim it require."""
+
+
 def _security_contexts(spec: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """(whose, securityContext) of the pod and of each of its containers."""
     yield "the pod", spec.get("securityContext")
@@ -269,6 +276,7 @@ def no_host_namespaces(spec: dict[str, Any], _annotations: dict[str, Any]) -> It
     _cis("5.2.6", "Minimize the admission of containers with allowPrivilegeEscalation", "CKV_K8S_20"),
     PSS_PRIVILEGE_ESCALATION,
     *managed("4.2.5"),
+    *SECURITY_CONTEXT,
 )
 def no_privilege_escalation(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
@@ -315,6 +323,7 @@ def no_added_capabilities(spec: dict[str, Any], _annotations: dict[str, Any]) ->
     _cis("5.2.8", "Minimize the admission of containers with the NET_RAW capability", "CKV_K8S_28"),
     gke("4.2.7"),
     gke("4.2.9"),
+    *SECURITY_CONTEXT,
 )
 def drop_all_capabilities(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     for container in containers(spec):
@@ -331,6 +340,7 @@ def drop_all_capabilities(spec: dict[str, Any], _annotations: dict[str, Any]) ->
     _cis("5.2.7", "Minimize the admission of root containers", "CKV_K8S_23"),
     PSS_NON_ROOT,
     gke("4.2.6"),
+    *SECURITY_CONTEXT,
 )
 def run_as_non_root(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     pod_level = get(spec, "securityContext", "runAsNonRoot")
@@ -365,6 +375,7 @@ def no_run_as_user_0(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iter
     PSS_SECCOMP_BASELINE,
     PSS_SECCOMP_RESTRICTED,
     gke("4.6.2"),
+    *SECURITY_CONTEXT,
 )
 def seccomp_runtime_default(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator[str]:
     if get(spec, "securityContext", "seccompProfile", "type") == "Unconfined":
@@ -563,7 +574,7 @@ def safe_sysctls(spec: dict[str, Any], _annotations: dict[str, Any]) -> Iterator
     types=WORKLOADS,
     severity=Severity.MEDIUM,
     remediation="Set resources.limits.cpu and resources.limits.memory on every container (and init container).",
-    control=checkov_control("CKV_K8S_11", "CPU limits should be set"),
+    control=Control("Checkov", "3", "CKV_K8S_11", "CPU limits should be set", ("CKV_K8S_11", "CKV_K8S_13")),
     domain=DOMAIN,
 )
 def resource_limits(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
@@ -690,6 +701,91 @@ def image_digest(props: dict[str, Any], args: ResourceValidationArgs) -> Iterato
                 yield f"{key}: container {container.get('name')} image {image} is not pinned by digest"
 
 
+@resource_rule(
+    name="k8s-secrets-as-files",
+    description="Containers read Secrets from mounted files, not environment variables (which leak into logs, "
+    "crash dumps and child processes).",
+    types=WORKLOADS,
+    severity=Severity.MEDIUM,
+    remediation="Mount the Secret as a volume (or a projected volume) and read the file; drop env valueFrom "
+    "secretKeyRef and envFrom secretRef.",
+    control=_cis("5.4.1", "Prefer using Secrets as files over Secrets as environment variables", "CKV_K8S_35"),
+    domain=DOMAIN,
+    config_schema=ALLOWLIST_SCHEMA,
+    standards=(eks("4.4.1"), gke("4.4.1"), aks("4.5.1")),
+)
+def secrets_as_files(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    key = workload_key(props, args)
+    if allowlisted(args.get_config(), key):
+        return
+    for spec in pod_specs(args.resource_type, props):
+        for container in containers(spec):
+            named = [get(e, "name") for e in items(container.get("env")) if get(e, "valueFrom", "secretKeyRef")]
+            named += [get(e, "secretRef", "name") for e in items(container.get("envFrom")) if get(e, "secretRef")]
+            if named:
+                yield f"{key}: container {container.get('name')} takes secrets as environment variables ({named})"
+
+
+NAMESPACED = (
+    *WORKLOADS,
+    "kubernetes:core/v1:Service",
+    "kubernetes:core/v1:ConfigMap",
+    "kubernetes:core/v1:Secret",
+    "kubernetes:core/v1:ServiceAccount",
+    "kubernetes:core/v1:PersistentVolumeClaim",
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+    "kubernetes:networking.k8s.io/v1:Ingress",
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:policy/v1:PodDisruptionBudget",
+)
+
+
+@resource_rule(
+    name="k8s-no-default-namespace",
+    description="Workloads and their objects live in a namespace of their own, never `default` (which no quota, "
+    "network policy or Pod Security level of the platform covers).",
+    types=NAMESPACED,
+    severity=Severity.LOW,
+    remediation="Set metadata.namespace to the team's namespace (team-<team>) or the component's system namespace.",
+    control=_cis("5.7.4", "The default namespace should not be used", "CKV_K8S_21"),
+    domain=DOMAIN,
+    standards=(eks("4.5.3"), gke("4.6.4"), aks("4.6.3")),
+)
+def no_default_namespace(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    namespace = get(props, "metadata", "namespace")
+    if namespace is None and args.provider is not None:
+        namespace = get(plain(args.provider.props), "namespace")
+    if namespace in (None, "", "default"):
+        yield f"{workload_key(props, args)} is in the default namespace"
+
+
+RBAC_ROLES = ("kubernetes:rbac.authorization.k8s.io/v1:Role", "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+
+
+@resource_rule(
+    name="k8s-rbac-no-wildcards",
+    description="Roles and ClusterRoles name their API groups, resources and verbs; none grants '*'.",
+    types=RBAC_ROLES,
+    severity=Severity.HIGH,
+    remediation="List the apiGroups, resources and verbs the subject needs; a reviewed exception (e.g. an "
+    "operator's own role) goes on the allowlist with its reason.",
+    control=_cis("5.1.3", "Minimize wildcard use in Roles and ClusterRoles", "CKV_K8S_49"),
+    domain=DOMAIN,
+    config_schema=ALLOWLIST_SCHEMA,
+    standards=managed("4.1.3"),
+)
+def rbac_no_wildcards(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    key = workload_key(props, args)
+    if allowlisted(args.get_config(), key):
+        return
+    for i, rule in enumerate(items(get(props, "rules"))):
+        wild = [f for f in ("apiGroups", "resources", "verbs", "nonResourceURLs") if "*" in strings(get(rule, f))]
+        if wild:
+            yield f"role {key} rule {i} grants '*' in {', '.join(wild)}"
+
+
 INTERNAL_LB_SCHEMA = PolicyConfigSchema(
     properties={
         "internalAnnotations": {
@@ -743,6 +839,7 @@ def no_public_loadbalancer(props: dict[str, Any], args: ResourceValidationArgs) 
     "exceptions go on the allowlist with their reason.",
     control=_cis("5.1.1", "Ensure that the cluster-admin role is only used where required"),
     domain=DOMAIN,
+    standards=managed("4.1.1"),
     config_schema=ALLOWLIST_SCHEMA,
 )
 def no_cluster_admin_binding(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
@@ -882,6 +979,9 @@ POLICIES = [
     gpu_pods_request_gpus,
     image_pinned,
     image_digest,
+    secrets_as_files,
+    no_default_namespace,
+    rbac_no_wildcards,
     no_public_loadbalancer,
     no_cluster_admin_binding,
     privileged_namespace_admission,

@@ -87,13 +87,15 @@ LIVE_RBAC = "needs every Role and binding in the live cluster (Helm charts and a
 ACCOUNT_SERVICE = "a setting of the cloud account or its registry, outside the stack's resources"
 PRACTICE = "a practice reviewed by people (how access and namespaces are organised), not a resource setting"
 
-_RBAC_AND_PODS = (
+_RBAC = (
     ("4.1.1", "Ensure that the cluster-admin role is only used where required", ""),
     ("4.1.2", "Minimize access to secrets", LIVE_RBAC),
     ("4.1.3", "Minimize wildcard use in Roles and ClusterRoles", ""),
     ("4.1.4", "Minimize access to create pods", LIVE_RBAC),
     ("4.1.5", "Ensure that default service accounts are not actively used", ""),
     ("4.1.6", "Ensure that Service Account Tokens are only mounted where necessary", ""),
+)
+_PODS = (
     ("4.2.1", "Minimize the admission of privileged containers", ""),
     ("4.2.2", "Minimize the admission of containers wishing to share the host process ID namespace", ""),
     ("4.2.3", "Minimize the admission of containers wishing to share the host IPC namespace", ""),
@@ -116,7 +118,8 @@ EKS_ITEMS = _items(
             "iptables chains, event QPS, certificate rotation",
             NODE_FILES,
         ),
-        *_RBAC_AND_PODS,
+        *_RBAC,
+        *_PODS,
         (
             "4.1.7",
             "Avoid use of system:masters group",
@@ -159,7 +162,8 @@ GKE_ITEMS = _items(
             "GKE's audit policy is Google-managed, not a cluster argument",
         ),
         ("3.x", "Worker nodes: kubelet configuration files and arguments", NODE_FILES),
-        *_RBAC_AND_PODS,
+        *_RBAC,
+        *_PODS,
         ("4.2.6", "Minimize the admission of root containers", ""),
         ("4.2.7", "Minimize the admission of containers with the NET_RAW capability", ""),
         ("4.2.8", "Minimize the admission of containers with added capabilities", ""),
@@ -199,12 +203,20 @@ GKE_ITEMS = _items(
         ("5.6.8", "Ensure use of Google-managed SSL Certificates", ""),
         ("5.7.1", "Ensure Stackdriver Kubernetes Logging and Monitoring is Enabled", ""),
         ("5.7.2", "Enable Linux auditd logging", "a DaemonSet the operator chooses to run, not a cluster setting"),
-        ("5.8.1", "Ensure Basic Authentication using static passwords is Disabled", ""),
+        (
+            "5.8.1",
+            "Ensure Basic Authentication using static passwords is Disabled",
+            "GKE removed basic authentication in 1.19; the provider has no field left to set",
+        ),
         ("5.8.2", "Ensure authentication using Client Certificates is Disabled", ""),
         ("5.8.3", "Manage Kubernetes RBAC users with Google Groups for GKE", ""),
         ("5.8.4", "Ensure Legacy Authorization (ABAC) is Disabled", ""),
         ("5.9.1", "Enable Customer-Managed Encryption Keys (CMEK) for GKE Persistent Disks (PD)", ""),
-        ("5.10.1", "Ensure Kubernetes Web UI is Disabled", ""),
+        (
+            "5.10.1",
+            "Ensure Kubernetes Web UI is Disabled",
+            "GKE removed the Kubernetes Dashboard add-on in 1.15; the provider has no field left to set",
+        ),
         ("5.10.2", "Ensure that Alpha clusters are not used for production workloads", ""),
         (
             "5.10.3",
@@ -223,7 +235,8 @@ AKS_ITEMS = _items(
     (
         ("2.1.1", "Enable audit Logs", ""),
         ("3.x", "Worker nodes: kubelet configuration files and arguments", NODE_FILES),
-        *_RBAC_AND_PODS,
+        *_RBAC,
+        *_PODS,
         ("4.4.1", "Ensure latest CNI version is used", "a property of the CNI add-on version running"),
         ("4.4.2", "Ensure that all Namespaces have Network Policies defined", ""),
         ("4.5.1", "Prefer using secrets as files over secrets as environment variables", ""),
@@ -252,10 +265,10 @@ AKS_ITEMS = _items(
     ),
 )
 
-BENCHMARKS: tuple[tuple[str, tuple[BenchmarkItem, ...]], ...] = (
-    (f"{CIS_EKS[0]} {CIS_EKS[1]}", EKS_ITEMS),
-    (f"{CIS_GKE[0]} {CIS_GKE[1]}", GKE_ITEMS),
-    (f"{CIS_AKS[0]} {CIS_AKS[1]}", AKS_ITEMS),
+BENCHMARKS: tuple[tuple[str, str, tuple[BenchmarkItem, ...]], ...] = (
+    (f"{CIS_EKS[0]} {CIS_EKS[1]}", "cfg/eks-1.5.0", EKS_ITEMS),
+    (f"{CIS_GKE[0]} {CIS_GKE[1]}", "cfg/gke-1.2.0", GKE_ITEMS),
+    (f"{CIS_AKS[0]} {CIS_AKS[1]}", "cfg/aks-1.7", AKS_ITEMS),
 )
 """The managed-Kubernetes benchmarks the pack claims, item by item (node-file sections folded into one row)."""
 
@@ -279,4 +292,4 @@ def aks(reference: str) -> Control:
 
 def managed(reference: str) -> tuple[Control, ...]:
     """The item `reference` of each of the EKS, GKE and AKS benchmarks that has it (their section 4 shares ids)."""
-    return tuple(item.control for _, items in BENCHMARKS for item in items if item.control.reference == reference)
+    return tuple(item.control for _, _, items in BENCHMARKS for item in items if item.control.reference == reference)

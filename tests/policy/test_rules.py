@@ -24,6 +24,8 @@ GCS = "gcp:storage/bucket:Bucket"
 AKS = "azure-native:containerservice:ManagedCluster"
 STORAGE = "azure-native:storage:StorageAccount"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+NODE_POOL_GKE = "gcp:container/nodePool:NodePool"
+CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 
 
 def lake(*companions: tuple[str, dict[str, Any]]) -> list:
@@ -267,6 +269,59 @@ CASES: dict[str, tuple[list, list]] = {
             )
         ],
     ),
+    "gcp-gke-private-endpoint": (
+        [
+            resource(GKE, {"privateClusterConfig": {"enablePrivateEndpoint": False}}),
+            resource(GKE, {"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "0.0.0.0/0"}]}}, name="b"),
+        ],
+        [
+            resource(GKE, {"privateClusterConfig": {"enablePrivateEndpoint": True}}),
+            resource(
+                GKE, {"masterAuthorizedNetworksConfig": {"cidrBlocks": [{"cidrBlock": "203.0.113.0/24"}]}}, name="b"
+            ),
+        ],
+    ),
+    "gcp-gke-node-auto-repair-upgrade": (
+        [resource(NODE_POOL_GKE, {"management": {"autoRepair": True, "autoUpgrade": False}})],
+        [
+            resource(NODE_POOL_GKE, {"management": {"autoRepair": True, "autoUpgrade": True}}),
+            resource(NODE_POOL_GKE, {}, name="b"),
+        ],
+    ),
+    "gcp-gke-secure-boot": (
+        [resource(NODE_POOL_GKE, {"nodeConfig": {"shieldedInstanceConfig": {"enableIntegrityMonitoring": True}}})],
+        [resource(NODE_POOL_GKE, {"nodeConfig": {"shieldedInstanceConfig": {"enableSecureBoot": True}}})],
+    ),
+    "gcp-gke-cos-nodes": (
+        [resource(NODE_POOL_GKE, {"nodeConfig": {"imageType": "UBUNTU_CONTAINERD"}})],
+        [
+            resource(NODE_POOL_GKE, {"nodeConfig": {"imageType": "COS_CONTAINERD"}}),
+            resource(NODE_POOL_GKE, {"nodeConfig": {}}, name="b"),
+        ],
+    ),
+    "gcp-gke-release-channel": (
+        [resource(GKE, {"releaseChannel": {"channel": "UNSPECIFIED"}}), resource(GKE, {}, name="b")],
+        [resource(GKE, {"releaseChannel": {"channel": "REGULAR"}})],
+    ),
+    "gcp-gke-vpc-native": (
+        [resource(GKE, {"networkingMode": "ROUTES"}), resource(GKE, {}, name="b")],
+        [resource(GKE, {"networkingMode": "VPC_NATIVE", "ipAllocationPolicy": {"clusterSecondaryRangeName": "pods"}})],
+    ),
+    "gcp-gke-no-alpha": (
+        [resource(GKE, {"enableKubernetesAlpha": True})],
+        [resource(GKE, {"enableKubernetesAlpha": False})],
+    ),
+    "gcp-gke-legacy-metadata-disabled": (
+        [resource(NODE_POOL_GKE, {"nodeConfig": {"metadata": {"disable-legacy-endpoints": "false"}}})],
+        [resource(NODE_POOL_GKE, {"nodeConfig": {"metadata": {"disable-legacy-endpoints": "true"}}})],
+    ),
+    "gcp-gke-logging-monitoring": (
+        [
+            resource(GKE, {"loggingService": "none"}),
+            resource(GKE, {"monitoringConfig": {"enableComponents": ["APISERVER"]}}, name="b"),
+        ],
+        [resource(GKE, {"loggingConfig": {"enableComponents": ["SYSTEM_COMPONENTS", "WORKLOADS"]}})],
+    ),
     "gcp-gcs-uniform-access": ([resource(GCS, {})], [resource(GCS, {"uniformBucketLevelAccess": True})]),
     "gcp-gcs-public-access-prevention": (
         [resource(GCS, {"publicAccessPrevention": "inherited"})],
@@ -297,6 +352,34 @@ CASES: dict[str, tuple[list, list]] = {
     "azure-aks-private-or-authorized-ips": (
         [resource(AKS, {"apiServerAccessProfile": {"authorizedIPRanges": ["0.0.0.0/0"]}})],
         [resource(AKS, {"apiServerAccessProfile": {"enablePrivateCluster": True}})],
+    ),
+    "azure-aks-secrets-encryption": (
+        [resource(AKS, {"securityProfile": {"azureKeyVaultKms": {"enabled": False}}}), resource(AKS, {}, name="b")],
+        [
+            resource(
+                AKS,
+                {
+                    "securityProfile": {
+                        "azureKeyVaultKms": {"enabled": True, "keyId": "https://kv.vault.azure.net/keys/etcd/1"}
+                    }
+                },
+            )
+        ],
+    ),
+    "azure-aks-network-policy": (
+        [resource(AKS, {"networkProfile": {"networkPlugin": "azure"}})],
+        [resource(AKS, {"networkProfile": {"networkPlugin": "azure", "networkPolicy": "cilium"}})],
+    ),
+    "azure-aks-azure-rbac": (
+        [resource(AKS, {"aadProfile": {"managed": True, "enableAzureRBAC": False}}), resource(AKS, {}, name="b")],
+        [resource(AKS, {"aadProfile": {"managed": True, "enableAzureRBAC": True}})],
+    ),
+    "azure-aks-no-node-public-ip": (
+        [
+            resource(AKS, {"agentPoolProfiles": [{"name": "system", "enableNodePublicIP": True}]}),
+            resource("azure-native:containerservice:AgentPool", {"enableNodePublicIP": True}, name="b"),
+        ],
+        [resource(AKS, {"agentPoolProfiles": [{"name": "system", "enableNodePublicIP": False}]})],
     ),
     "azure-aks-encryption-at-host": (
         [resource(AKS, {"agentPoolProfiles": [{"name": "system", "enableEncryptionAtHost": False}]})],
@@ -406,6 +489,55 @@ CASES: dict[str, tuple[list, list]] = {
             )
         ],
     ),
+    "k8s-secrets-as-files": (
+        [
+            deployment(
+                pod_spec(container(env=[{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}]))
+            ),
+            deployment(pod_spec(container(envFrom=[{"secretRef": {"name": "lake-keys"}}])), "b"),
+        ],
+        [
+            deployment(
+                pod_spec(
+                    container(
+                        env=[{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                        envFrom=[{"configMapRef": {"name": "settings"}}],
+                        volumeMounts=[{"name": "keys", "mountPath": "/var/run/keys", "readOnly": True}],
+                    ),
+                    volumes=[{"name": "keys", "secret": {"secretName": "lake-keys"}}],
+                )
+            )
+        ],
+    ),
+    "k8s-no-default-namespace": (
+        [
+            deployment(pod_spec(), namespace="default"),
+            resource("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "settings"}}, name="cm"),
+        ],
+        [
+            deployment(pod_spec(), namespace="team-nlp"),
+            resource(
+                "kubernetes:core/v1:ConfigMap", {"metadata": {"name": "s", "namespace": "aiinfra-system"}}, name="cm"
+            ),
+        ],
+    ),
+    "k8s-rbac-no-wildcards": (
+        [
+            resource(
+                CLUSTER_ROLE,
+                {"metadata": {"name": "ops"}, "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]},
+            )
+        ],
+        [
+            resource(
+                CLUSTER_ROLE,
+                {
+                    "metadata": {"name": "nodes"},
+                    "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}],
+                },
+            )
+        ],
+    ),
     "k8s-privileged-namespace-admission": (
         [namespace(**FABRIC_LABEL), namespace("team-cv"), *pod_admission()[:1]],
         [namespace(**FABRIC_LABEL), *pod_admission(), namespace("aiinfra-system"), namespace("gpu-operator")],
@@ -490,6 +622,16 @@ UNKNOWN_CASES: dict[str, list] = {
     "k8s-no-public-loadbalancer": [
         resource("kubernetes:core/v1:Service", {"metadata": {"annotations": UNKNOWN}, "spec": {"type": "LoadBalancer"}})
     ],
+    "gcp-gke-private-endpoint": [resource(GKE, {"privateClusterConfig": UNKNOWN})],
+    "gcp-gke-secure-boot": [resource(NODE_POOL_GKE, {"nodeConfig": UNKNOWN})],
+    "gcp-gke-release-channel": [resource(GKE, {"releaseChannel": UNKNOWN})],
+    "azure-aks-secrets-encryption": [resource(AKS, {"securityProfile": UNKNOWN})],
+    "azure-aks-azure-rbac": [resource(AKS, {"aadProfile": UNKNOWN})],
+    "k8s-no-default-namespace": [deployment(pod_spec(), namespace=UNKNOWN)],
+    "k8s-image-digest": [deployment(pod_spec(container(image=UNKNOWN)))],
+    "k8s-run-as-non-root": [deployment(pod_spec(securityContext={"runAsNonRoot": UNKNOWN}))],
+    "k8s-drop-all-capabilities": [deployment(pod_spec(container(securityContext={"capabilities": {"drop": UNKNOWN}})))],
+    "k8s-no-host-path": [deployment(pod_spec(volumes=[{"name": "h", "hostPath": {"path": UNKNOWN}}]))],
     "required-tags": [resource("aws:ec2/vpc:Vpc", {"tags": UNKNOWN})],
     "gpu-count-ceiling": [node_group("p5.48xlarge", UNKNOWN)],
 }
@@ -503,7 +645,12 @@ def test_values_unknown_during_preview_are_never_violations(pack, policy):
 
 
 def test_a_whole_unknown_resource_spec_is_never_a_violation(pack):
-    spec = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "w"}, "spec": UNKNOWN}
+    spec = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "w", "namespace": "ml"},
+        "spec": UNKNOWN,
+    }
     assert not [d for d in analyze(pack, resource(DEPLOYMENT, spec)) if d.policy_name.startswith("k8s-")]
 
 
