@@ -19,6 +19,7 @@ CORE_MODULES = [
     "aiinfra.core.errors",
     "aiinfra.core.exceptions",
     "aiinfra.core.lake",
+    "aiinfra.core.pod_security",
     "aiinfra.core.tags",
     "aiinfra.core.vocab",
 ]
