@@ -184,105 +184,181 @@ def _pack_env(context: StackContext) -> dict[str, str]:
     return env
 
 
-_PLAIN_LEAVES = (str, bool, int, float, type(None))
+class _NotPlain(Exception):
+    """A value that is not JSON (an asset, a resource reference, an unknown): the SDK's serializer's job."""
 
 
-def _is_plain(value: Any) -> bool:
-    """Only JSON values (str-keyed dicts, lists, leaves): what the SDK's serializer passes through as is."""
+def _set_value(target: struct_pb2.Value, value: Any) -> None:
+    """`target` as `Struct.update` sets a JSON value, in one pass (no separate check for plainness)."""
     kind = type(value)
-    if kind is dict:
-        return all(type(k) is str and _is_plain(v) for k, v in value.items())
-    if kind is list:
-        return all(_is_plain(v) for v in value)
-    return kind in _PLAIN_LEAVES
+    if kind is str:
+        target.string_value = value
+    elif kind is dict:
+        struct = target.struct_value
+        if value:
+            fields = struct.fields
+            for key, item in value.items():
+                if type(key) is not str:
+                    raise _NotPlain
+                _set_value(fields[key], item)
+        else:
+            struct.SetInParent()
+    elif kind is bool:
+        target.bool_value = value
+    elif kind is float or kind is int:
+        target.number_value = value
+    elif kind is list:
+        values = target.list_value
+        if value:
+            add = values.values.add
+            for item in value:
+                _set_value(add(), item)
+        else:
+            values.SetInParent()
+    elif value is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    else:
+        raise _NotPlain
 
 
-def _serialize_all(values: list[Mapping[str, Any]]) -> list[struct_pb2.Struct]:
-    """Property maps as the engine marshals them: unknowns and secrets kept, internal `__` keys skipped.
+def serialize_properties(values: list[Mapping[str, Any]]) -> list[bytes]:
+    """Property maps as the engine marshals them (serialized Structs): unknowns and secrets kept, internal
+    `__` keys skipped.
 
-    A map of plain JSON values becomes a Struct directly, as `rpc.serialize_properties` would make it (a
-    top-level None is dropped, nested ones stay null); only maps holding anything else (assets, resource
-    references, unknowns) take the SDK's asynchronous serializer."""
-    structs: list[struct_pb2.Struct | None] = []
+    A map of plain JSON values is written straight into a Struct, in the order `rpc.serialize_properties`
+    would write it (a top-level None is dropped, nested ones stay null); only maps holding anything else
+    (assets, resource references, unknowns) take the SDK's asynchronous serializer."""
+    serialized: list[bytes | None] = []
     rest: list[tuple[int, dict[str, Any]]] = []
     for index, props in enumerate(values):
-        own = {k: v for k, v in props.items() if not k.startswith("__")}
-        if _is_plain(own):
-            struct = struct_pb2.Struct()
-            struct.update({k: v for k, v in own.items() if v is not None})
-            structs.append(struct)
+        struct = struct_pb2.Struct()
+        fields = struct.fields
+        try:
+            for key, value in props.items():
+                if value is not None and not key.startswith("__"):
+                    _set_value(fields[key], value)
+        except _NotPlain:
+            serialized.append(None)
+            rest.append((index, {k: v for k, v in props.items() if not k.startswith("__")}))
         else:
-            structs.append(None)
-            rest.append((index, own))
+            serialized.append(struct.SerializeToString())
 
     async def serialize() -> None:
         for index, own in rest:
-            structs[index] = await rpc.serialize_properties(own, {})
+            serialized[index] = (await rpc.serialize_properties(own, {})).SerializeToString()
 
     if rest:
         asyncio.run(serialize())
-    return [s if s is not None else struct_pb2.Struct() for s in structs]
+    return [s if s is not None else b"" for s in serialized]
 
 
-class _Requests:
-    """Engine-shaped requests for recorded resources: Analyze gets inputs, AnalyzeStack outputs."""
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (a string, a message, one element of a repeated one) in protobuf's wire format."""
+    return bytes((number << 3 | 2,)) + _varint(len(payload)) + payload
+
+
+_PROPERTIES, _OPTIONS, _PROVIDER = 2, 5, 6
+"""Field numbers shared by AnalyzeRequest and AnalyzerResource (and AnalyzerProviderResource's properties)."""
+
+
+class EngineRequests:
+    """Engine-shaped requests for recorded resources, serialized: Analyze gets inputs, AnalyzeStack outputs.
+
+    Each property map, resource options and provider is serialized once and spliced into the requests
+    that carry it (a message's fields may come in any order on the wire), rather than copied into a
+    message per request and serialized again."""
 
     def __init__(self, resources: list[Recorded]):
         self.resources = resources
         by_urn = {r.urn: r for r in resources}
-        self.inputs = _serialize_all([r.inputs for r in resources])
+        self.inputs = serialize_properties([r.inputs for r in resources])
         providers = {r.provider.rsplit("::", 1)[0] for r in resources if r.provider}
         known = [by_urn[urn] for urn in sorted(providers) if urn in by_urn]
         self.providers = {
-            p.urn: analyzer_pb2.AnalyzerProviderResource(type=p.type, urn=p.urn, name=p.name, properties=props)
-            for p, props in zip(known, _serialize_all([p.inputs for p in known]), strict=True)
+            p.urn: _field(
+                _PROVIDER,
+                analyzer_pb2.AnalyzerProviderResource(type=p.type, urn=p.urn, name=p.name).SerializeToString()
+                + _field(_PROPERTIES, props),
+            )
+            for p, props in zip(known, serialize_properties([p.inputs for p in known]), strict=True)
         }
-
-    def _provider(self, resource: Recorded) -> analyzer_pb2.AnalyzerProviderResource | None:
-        return self.providers.get(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
-
-    @staticmethod
-    def _options(resource: Recorded) -> analyzer_pb2.AnalyzerResourceOptions:
-        return analyzer_pb2.AnalyzerResourceOptions(
-            protect=resource.protect,
-            aliases=resource.aliases,
-            parent=resource.parent or "",
-            customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
-        )
-
-    def analyze(self, index: int, properties: struct_pb2.Struct | None = None) -> analyzer_pb2.AnalyzeRequest:
-        resource = self.resources[index]
-        return analyzer_pb2.AnalyzeRequest(
-            type=resource.type,
-            urn=resource.urn,
-            name=resource.name,
-            properties=properties if properties is not None else self.inputs[index],
-            options=self._options(resource),
-            provider=self._provider(resource),
-        )
-
-    def analyze_stack(self) -> analyzer_pb2.AnalyzeStackRequest:
-        outputs = _serialize_all([r.outputs for r in self.resources])
-        return analyzer_pb2.AnalyzeStackRequest(
-            resources=[
-                analyzer_pb2.AnalyzerResource(
-                    type=r.type,
-                    urn=r.urn,
-                    name=r.name,
-                    properties=props,
-                    options=self._options(r),
-                    provider=self._provider(r),
+        self.options = [
+            _field(
+                _OPTIONS,
+                analyzer_pb2.AnalyzerResourceOptions(
+                    protect=r.protect,
+                    aliases=r.aliases,
                     parent=r.parent or "",
-                    dependencies=r.dependencies,
-                    propertyDependencies={
-                        key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
-                        for key, urns in r.property_dependencies.items()
-                        if urns
-                    },
-                )
-                for r, props in zip(self.resources, outputs, strict=True)
-            ]
+                    customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(),
+                ).SerializeToString(),
+            )
+            for r in resources
+        ]
+
+    def _provider(self, resource: Recorded) -> bytes:
+        return self.providers.get(resource.provider.rsplit("::", 1)[0], b"") if resource.provider else b""
+
+    def analyze(self, index: int, properties: bytes | None = None) -> bytes:
+        """A serialized AnalyzeRequest (also Remediate's) for resource `index`, with its inputs or `properties`."""
+        r = self.resources[index]
+        return b"".join(
+            (
+                analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name).SerializeToString(),
+                _field(_PROPERTIES, properties if properties is not None else self.inputs[index]),
+                self.options[index],
+                self._provider(r),
+            )
         )
+
+    def analyze_stack(self) -> bytes:
+        """The serialized AnalyzeStackRequest: every resource with its outputs, parent and dependencies."""
+        outputs = serialize_properties([r.outputs for r in self.resources])
+        return b"".join(
+            _field(
+                1,  # AnalyzeStackRequest.resources
+                b"".join(
+                    (
+                        analyzer_pb2.AnalyzerResource(
+                            type=r.type,
+                            urn=r.urn,
+                            name=r.name,
+                            parent=r.parent or "",
+                            dependencies=r.dependencies,
+                            propertyDependencies={
+                                key: analyzer_pb2.AnalyzerPropertyDependencies(urns=urns)
+                                for key, urns in r.property_dependencies.items()
+                                if urns
+                            },
+                        ).SerializeToString(),
+                        _field(_PROPERTIES, props),
+                        options,
+                        self._provider(r),
+                    )
+                ),
+            )
+            for r, props, options in zip(self.resources, outputs, self.options, strict=True)
+        )
+
+
+class _Calls:
+    """A pack process's Analyze, Remediate and AnalyzeStack taking requests already serialized."""
+
+    def __init__(self, channel: grpc.Channel):
+        def call(method: str, response: Any) -> Any:
+            return channel.unary_unary(f"/pulumirpc.Analyzer/{method}", response_deserializer=response.FromString)
+
+        self.Analyze = call("Analyze", analyzer_pb2.AnalyzeResponse)
+        self.Remediate = call("Remediate", analyzer_pb2.RemediateResponse)
+        self.AnalyzeStack = call("AnalyzeStack", analyzer_pb2.AnalyzeResponse)
 
 
 class PolicyAnalyzer:
@@ -295,6 +371,7 @@ class PolicyAnalyzer:
         manifest = read_manifest(pack_dir)
         self._processes: list[_AnalyzerProcess] = []
         self._stubs: list[analyzer_pb2_grpc.AnalyzerStub] = []
+        self._calls: list[_Calls] = []
         try:
             self.grow(processes)
             self.info: analyzer_pb2.AnalyzerInfo = self._stubs[0].GetAnalyzerInfo(empty_pb2.Empty())
@@ -326,6 +403,8 @@ class PolicyAnalyzer:
                 )
             )
             self._stubs.append(stub)
+            assert process.channel is not None  # connect() opened it
+            self._calls.append(_Calls(process.channel))
 
     def _handshake(self, stub: analyzer_pb2_grpc.AnalyzerStub) -> None:
         directory = str(self.pack_dir.resolve())
@@ -347,11 +426,11 @@ class PolicyAnalyzer:
 
     def analyze(self, resources: list[Recorded]) -> list[Diagnostic]:
         """Remediate and Analyze every resource, then AnalyzeStack, as a preview does."""
-        requests = _Requests(resources)
-        with ThreadPoolExecutor(max_workers=CALLS_IN_FLIGHT * len(self._stubs) + 1) as pool:
-            # Built in the pool too (~100 ms on prod), so the Analyze stream starts at once.
-            stack = pool.submit(lambda: self._call(self._stubs[0].AnalyzeStack, requests.analyze_stack()))
-            remediated: dict[int, struct_pb2.Struct] = {}
+        requests = EngineRequests(resources)
+        with ThreadPoolExecutor(max_workers=CALLS_IN_FLIGHT * len(self._calls) + 1) as pool:
+            # Built in the pool too (~50 ms on prod), so the Analyze stream starts at once.
+            stack = pool.submit(lambda: self._call(self._calls[0].AnalyzeStack, requests.analyze_stack()))
+            remediated: dict[int, bytes] = {}
             diagnostics: list[Diagnostic] = []
             if self._remediates:
                 # Only policies configured `remediate` act in Remediate; with none, the SDK answers nothing.
@@ -360,25 +439,25 @@ class PolicyAnalyzer:
                         if remediation.diagnostic:
                             diagnostics.append(self._remediation_diagnostic(remediation, resources[index].urn))
                         elif remediation.HasField("properties"):
-                            remediated[index] = remediation.properties
+                            remediated[index] = remediation.properties.SerializeToString()
             for index, response in enumerate(self._call_each(pool, "Analyze", requests, remediated)):
                 diagnostics += [self._diagnostic(d, resources[index].urn) for d in response.diagnostics]
             diagnostics += [self._diagnostic(d, d.urn or None) for d in stack.result().diagnostics]
         return diagnostics
 
     def _call_each(
-        self, pool: ThreadPoolExecutor, method: str, requests: _Requests, properties: Mapping[int, struct_pb2.Struct]
+        self, pool: ThreadPoolExecutor, method: str, requests: EngineRequests, properties: Mapping[int, bytes]
     ) -> list[Any]:
         """`method` for every resource, in order; each process takes the next resource as soon as it is free."""
         responses: list[Any] = [None] * len(requests.resources)
         next_index = itertools.count()
 
-        def work(stub: analyzer_pb2_grpc.AnalyzerStub) -> None:
-            call = getattr(stub, method)
+        def work(calls: _Calls) -> None:
+            call = getattr(calls, method)
             while (index := next(next_index)) < len(responses):
                 responses[index] = self._call(call, requests.analyze(index, properties.get(index)))
 
-        workers = [pool.submit(work, stub) for stub in self._stubs for _ in range(CALLS_IN_FLIGHT)]
+        workers = [pool.submit(work, calls) for calls in self._calls for _ in range(CALLS_IN_FLIGHT)]
         for worker in workers:
             worker.result()
         return responses

@@ -32,11 +32,7 @@ from pulumi_policy.deserialize import SPECIAL_ASSET_SIG, SPECIAL_SECRET_SIG, SPE
 
 from aiinfra.plan import engine
 from aiinfra.plan.mocks import PlanMocks
-from aiinfra.policy.analyzer import (  # pyright: ignore[reportPrivateUsage]  # the engine-shaped requests
-    _is_plain,
-    _Requests,
-    _serialize_all,
-)
+from aiinfra.policy.analyzer import EngineRequests, serialize_properties
 from aiinfra.policy.config import PolicySetting, configure_request, load_settings, reconcile
 from aiinfra.stack import load_project, load_stack_config
 from tests.policy.conftest import PACK, REPO, TEST_CONFIG
@@ -99,8 +95,11 @@ def _as_first_preview(value: Any, turn: Iterator[int]) -> Any:
 
 
 def _requests(resources: list[engine.Recorded]) -> tuple[list[Any], Any]:
-    requests = _Requests(resources)
-    return [requests.analyze(i) for i in range(len(resources))], requests.analyze_stack()
+    requests = EngineRequests(resources)
+    return (
+        [analyzer_pb2.AnalyzeRequest.FromString(requests.analyze(i)) for i in range(len(resources))],
+        analyzer_pb2.AnalyzeStackRequest.FromString(requests.analyze_stack()),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -125,19 +124,77 @@ def preview_requests(prod_run) -> tuple[list[Any], Any]:
     )
 
 
+def _json_only(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_only(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_json_only(v) for v in value)
+    return value is None or isinstance(value, str | bool | int | float)
+
+
 def test_the_client_marshals_properties_as_the_sdk_does(prod_run):
-    """Plain property maps skip the SDK's asynchronous serializer; the bytes are the same."""
+    """Plain property maps skip the SDK's asynchronous serializer; the bytes are the same, map order included
+    (the pack iterates a map in the order it was written)."""
     maps = [props for r in prod_run.resources for props in (r.inputs, r.outputs)]
-    ours = _serialize_all(maps)
+    maps += [{"__internal": 1, "none": None, "asset": rpc.UNKNOWN, "nested": {"none": None, "empty": {}, "list": []}}]
 
     async def sdk() -> list[Any]:
         return [
             await rpc.serialize_properties({k: v for k, v in m.items() if not k.startswith("__")}, {}) for m in maps
         ]
 
-    for mine, theirs in zip(ours, asyncio.run(sdk()), strict=True):
-        assert mine.SerializeToString(deterministic=True) == theirs.SerializeToString(deterministic=True)
-    assert sum(_is_plain(m) for m in maps) >= len(maps) * 0.9  # the direct path is the one compared
+    for mine, theirs in zip(serialize_properties(maps), asyncio.run(sdk()), strict=True):
+        assert mine == theirs.SerializeToString()
+    assert sum(_json_only(m) for m in maps) >= len(maps) * 0.9  # the direct path is the one compared
+
+
+def test_requests_carry_what_the_engine_sends(prod_run, prod_requests):
+    """The requests spliced from pieces serialized once parse as the messages built field by field."""
+    resources = prod_run.resources
+    by_urn = {r.urn: r for r in resources}
+    inputs, outputs = (
+        [struct_pb2.Struct.FromString(b) for b in serialize_properties(maps)]
+        for maps in ([r.inputs for r in resources], [r.outputs for r in resources])
+    )
+
+    def provider(r: engine.Recorded) -> Any:
+        p = by_urn.get(r.provider.rsplit("::", 1)[0]) if r.provider else None
+        if p is None:
+            return None
+        props = struct_pb2.Struct.FromString(serialize_properties([p.inputs])[0])
+        return analyzer_pb2.AnalyzerProviderResource(type=p.type, urn=p.urn, name=p.name, properties=props)
+
+    def options(r: engine.Recorded) -> Any:
+        timeouts = analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts()
+        return analyzer_pb2.AnalyzerResourceOptions(
+            protect=r.protect, aliases=r.aliases, parent=r.parent or "", customTimeouts=timeouts
+        )
+
+    analyze, analyze_stack = prod_requests
+    assert sum(r.HasField("provider") for r in analyze) >= 100
+    for r, request, props in zip(resources, analyze, inputs, strict=True):
+        fields = {"type": r.type, "urn": r.urn, "name": r.name, "options": options(r), "provider": provider(r)}
+        assert request == analyzer_pb2.AnalyzeRequest(properties=props, **fields), r.urn
+    assert analyze_stack == analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                urn=r.urn,
+                name=r.name,
+                properties=props,
+                options=options(r),
+                provider=provider(r),
+                parent=r.parent or "",
+                dependencies=r.dependencies,
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.property_dependencies.items()
+                    if v
+                },
+            )
+            for r, props in zip(resources, outputs, strict=True)
+        ]
+    )
 
 
 def _servicer(cls: Any, pack: dict[str, Any]) -> Any:
