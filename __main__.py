@@ -7,6 +7,7 @@ from pathlib import Path
 import pulumi
 
 from aiinfra.core.errors import InputError
+from aiinfra.core.vocab import Cloud
 from aiinfra.program import (
     Refusals,
     cluster_args,
@@ -14,9 +15,11 @@ from aiinfra.program import (
     inference_service_args,
     lake_egress,
     lake_grants,
+    registry_args,
     service_egress,
     tenancy_args,
     training_job_args,
+    workload_image_ref,
 )
 from aiinfra.spec import TrainingSpec, build_platform
 from aiinfra.stack import read_team_files, stack_names
@@ -24,13 +27,15 @@ from components.cluster import Cluster
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.tenancy import Tenancy, team_namespace
+from components.registry import ImageRegistry
 from workloads.deploy.inference_service import InferenceService
 from workloads.deploy.training_job import TrainingJob
 
 config = pulumi.Config("aiinfra")
 stack = pulumi.get_stack()
+project_dir = Path(__file__).parent
 try:
-    stacks_dir = Path(__file__).parent / "stacks"
+    stacks_dir = project_dir / "stacks"
     platform = build_platform(
         config.get_object("platform"), read_team_files(stacks_dir), stack=stack, stacks=stack_names(stacks_dir)
     )
@@ -46,6 +51,11 @@ lakes: dict[str, DataLake] = {}
 for i, spec in enumerate(platform.data_lakes):
     with refusals.at(f"data_lakes[{i}]"):
         lakes[spec.name] = DataLake(spec.name, data_lake_args(spec, platform, stack, clusters))
+# The workload images, built from this checkout and pushed to a registry in each cloud that runs them.
+registries: dict[Cloud, ImageRegistry] = {}
+for name, args in registry_args(platform, stack, clusters, str(project_dir)).items():
+    with refusals.at(f"registries ({args.cloud})"):
+        registries[args.cloud] = ImageRegistry(name, args)
 
 # Each team, on each cluster with the accelerators it asks for: an identity, its lake grants, its tenancy.
 tenancies: dict[tuple[str, str], Tenancy] = {}
@@ -87,17 +97,20 @@ for i, spec in enumerate(platform.clusters):
 
 for i, work in enumerate(platform.workloads):
     tenancy = tenancies.get((work.cluster, work.team))
-    if work.cluster not in clusters or tenancy is None:
-        continue  # the cluster or the team's tenancy was refused above (the spec checks the team has quota there)
+    cluster_spec = next(c for c in platform.clusters if c.name == work.cluster)
+    if work.cluster not in clusters or tenancy is None or (work.image is None and cluster_spec.cloud not in registries):
+        continue  # the cluster, the team's tenancy or the registry was refused above
     cluster = clusters[work.cluster]
+    image = workload_image_ref(work, cluster_spec, registries)
     opts = pulumi.ResourceOptions(parent=cluster, depends_on=[tenancy])
     with refusals.at(f"workloads[{i}]"):
         if isinstance(work, TrainingSpec):
-            TrainingJob(work.name, training_job_args(work, platform, cluster, tenancy, stack), opts)
+            TrainingJob(work.name, training_job_args(work, platform, cluster, tenancy, stack, image), opts)
         else:
-            InferenceService(work.name, inference_service_args(work, platform, cluster, tenancy, stack), opts)
+            InferenceService(work.name, inference_service_args(work, platform, cluster, tenancy, stack, image), opts)
 refusals.raise_if_any()
 
 pulumi.export("clusters", {name: {"cloud": c.cloud, "endpoint": c.endpoint} for name, c in clusters.items()})
 pulumi.export("kubeconfigs", {name: c.kubeconfig for name, c in clusters.items() if c.kubeconfig is not None})
 pulumi.export("lakes", {name: lake.zone_urls for name, lake in lakes.items()})
+pulumi.export("images", {cloud: registry.refs for cloud, registry in registries.items()})

@@ -8,11 +8,22 @@ from contextlib import contextmanager
 import pulumi
 
 from aiinfra.core.errors import InputError, Problem
-from aiinfra.core.vocab import Access
-from aiinfra.spec import ClusterSpec, DataLakeSpec, PlatformSpec, ServingSpec, TeamSpec, TrainingSpec, resolve_pool
+from aiinfra.core.vocab import Access, Cloud
+from aiinfra.spec import (
+    ClusterSpec,
+    DataLakeSpec,
+    PlatformSpec,
+    ServingSpec,
+    TeamSpec,
+    TrainingSpec,
+    builds_image,
+    image_pullers,
+    is_production,
+    resolve_pool,
+)
 from components.cluster import Cluster
 from components.common import Taint, merge_tags
-from components.contracts import ClusterArgs, DataLakeArgs, NodePoolArgs, adls_account_name
+from components.contracts import ClusterArgs, DataLakeArgs, ImageSource, NodePoolArgs, RegistryArgs, adls_account_name
 from components.kubernetes.fabric import pod_security_level
 from components.kubernetes.tenancy import (
     EgressRule,
@@ -22,9 +33,9 @@ from components.kubernetes.tenancy import (
     cluster_quotas,
     team_namespace,
 )
-from workloads.deploy.inference_service import DEFAULT_IMAGE as SERVING_IMAGE
-from workloads.deploy.inference_service import InferenceServiceArgs, serving_selector
-from workloads.deploy.training_job import TrainingJobArgs
+from components.registry import ImageRegistry
+from workloads.deploy.inference_service import SERVING_IMAGE, InferenceServiceArgs, serving_selector
+from workloads.deploy.training_job import TrainingJobArgs, training_image
 from workloads.serving.settings import DEFAULT_PORT
 from workloads.training.config import TrainConfig
 
@@ -49,11 +60,6 @@ class Refusals:
     def raise_if_any(self) -> None:
         if self.problems:
             raise InputError(self.problems)
-
-
-def is_production(stack: str) -> bool:
-    """Stacks named prod* hold production state: their keys, vaults and lakes are protected."""
-    return stack.startswith("prod")
 
 
 def cluster_args(
@@ -177,6 +183,58 @@ def data_lake_args(
     )
 
 
+def workload_image(work: TrainingSpec | ServingSpec, cluster: ClusterSpec) -> ImageSource:
+    """The image built from this repository that a workload runs when it names none."""
+    if isinstance(work, ServingSpec):
+        return SERVING_IMAGE
+    pool = next(p for p in cluster.node_pools if p.name == work.pool)
+    return training_image(resolve_pool(cluster, pool).shape)
+
+
+def registry_args(
+    platform: PlatformSpec, stack: str, clusters: Mapping[str, Cluster], context: str
+) -> dict[str, RegistryArgs]:
+    """Registry name → args: one registry per cloud whose workloads run the built images, holding exactly the
+    images they run, pulled by exactly their clusters; placed where the spec's `registries` entry says, else
+    in the region of the first of those clusters (an Azure one gets its private endpoint in that cluster's
+    subnet)."""
+    specs = {c.name: c for c in platform.clusters}
+    settings = {r.cloud: r for r in platform.registries}
+    registries = {}
+    for cloud, names in image_pullers(platform).items():
+        images = {
+            workload_image(w, specs[w.cluster]): None
+            for w in platform.workloads
+            if builds_image(w) and w.cluster in names
+        }
+        home = clusters.get(names[0])
+        setting = settings.get(cloud)
+        protect = setting.protect if setting and setting.protect is not None else is_production(stack)
+        registries[f"{cloud}-images"] = RegistryArgs(
+            cloud=cloud,
+            region=None if cloud == "onprem" else (setting and setting.region) or specs[names[0]].region,
+            url=setting.url if setting else None,
+            images=tuple(sorted(images, key=lambda image: image.repository)),
+            context=context,
+            pullers=tuple(clusters[n].adapter for n in names if n in clusters),
+            push_cidrs=tuple(setting.push_cidrs) if setting else (),
+            private_endpoint_subnet_id=home.adapter.private_endpoint_subnet_id if home and cloud == "azure" else None,
+            vnet_id=home.adapter.vnet_id if home and cloud == "azure" else None,
+            protect=protect,
+            tags=merge_tags({"environment": stack}, platform.tags),
+        )
+    return registries
+
+
+def workload_image_ref(
+    work: TrainingSpec | ServingSpec, cluster: ClusterSpec, registries: Mapping[Cloud, ImageRegistry]
+) -> pulumi.Input[str]:
+    """What the workload's pods run: its own image, else the digest its cloud's registry pushed."""
+    if work.image is not None:
+        return work.image
+    return registries[cluster.cloud].refs[workload_image(work, cluster).repository]
+
+
 def lake_grants(team: TeamSpec, platform: PlatformSpec, cluster: ClusterSpec) -> list[tuple[str, Access, str]]:
     """(lake, access, prefix) a team's identity on `cluster` gets: write on its requested prefixes in every lake
     of the cluster's cloud, write on the checkpoints and models of its training jobs there, read on the models
@@ -203,7 +261,7 @@ def lake_grants(team: TeamSpec, platform: PlatformSpec, cluster: ClusterSpec) ->
 
 
 def training_job_args(
-    work: TrainingSpec, platform: PlatformSpec, cluster: Cluster, tenancy: Tenancy, stack: str
+    work: TrainingSpec, platform: PlatformSpec, cluster: Cluster, tenancy: Tenancy, stack: str, image: pulumi.Input[str]
 ) -> TrainingJobArgs:
     """The JobSet of one training workload, queued in its team's LocalQueue for the pool's accelerator."""
     pool = cluster.node_pools[work.pool]
@@ -227,14 +285,19 @@ def training_job_args(
         nodes=work.nodes,
         pool_taints=pool.taints,
         tags=cluster.tags,
-        image=work.image,  # None: the TrainingJob picks the XLA image for TPU pools, the CUDA one elsewhere
+        image=image,
         cpu=work.cpu,
         memory_gib=work.memory_gib,
     )
 
 
 def inference_service_args(
-    work: ServingSpec, platform: PlatformSpec, cluster: Cluster, tenancy: Tenancy, stack: str
+    work: ServingSpec,
+    platform: PlatformSpec,
+    cluster: Cluster,
+    tenancy: Tenancy,
+    stack: str,
+    image: pulumi.Input[str],
 ) -> InferenceServiceArgs:
     """The Deployment, Service, HPA and PDB of one serving workload, reading its model from the lake."""
     pool = cluster.node_pools[work.pool]
@@ -252,5 +315,5 @@ def inference_service_args(
         client_namespaces=tuple(team_namespace(t) for t in work.client_teams) + tuple(work.client_namespaces),
         lake_endpoint_url=lake.endpoint,
         tags=cluster.tags,
-        image=work.image or SERVING_IMAGE,
+        image=image,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, cast
@@ -65,6 +66,21 @@ DnsName = Annotated[
     StringConstraints(pattern=DNS_LABEL, max_length=40),
     Field(description="Lower-case DNS label: letters, digits and '-', starting with a letter, at most 40."),
 ]
+ImageRef = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[a-z0-9][a-z0-9._:/-]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
+    ),
+    Field(description="An image reference: repository[:tag][@sha256:<64 hex>]."),
+]
+DIGEST_RE = r"@sha256:[0-9a-f]{64}$"
+
+
+def _narrow_cidrs(value: list[str], too_wide: str) -> list[str]:
+    for cidr in value:
+        if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
+            raise ValueError(f"{cidr} {too_wide}")
+    return value
 
 
 class _Model(BaseModel):
@@ -249,10 +265,7 @@ class DataLakeSpec(_Model):
     @field_validator("egress_cidrs")
     @classmethod
     def _egress(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-                raise ValueError(f"{cidr} would let team pods reach anything; list the lake's endpoint ranges")
-        return value
+        return _narrow_cidrs(value, "would let team pods reach anything; list the lake's endpoint ranges")
 
     protect: bool | None = Field(None, description="Refuse deletion. Defaults to true in stacks named prod*.")
     stored_tib: float | None = Field(None, ge=0, description="expected stored data, for the cost estimate")
@@ -271,7 +284,11 @@ class TrainingSpec(_Model):
     steps: int = Field(1000, ge=1, le=10**9)
     nodes: int = Field(1, ge=1, le=MAX_NODES, description="Pods, one per node; at most the pool's nodes.max.")
     checkpoint_every: int = Field(100, ge=0)
-    image: str | None = Field(None, description="Trainer image. Defaults to the pinned aiinfra trainer image.")
+    image: ImageRef | None = Field(
+        None,
+        description="A prebuilt trainer image, pinned by digest in production stacks. Defaults to the image built "
+        "from workloads/training (Dockerfile.xla on TPU pools) and pushed to the cloud's registry.",
+    )
     cpu: float | None = Field(
         None, gt=0, description="CPU request and limit per pod. Defaults to 90 % of the pool's node (room for daemons)."
     )
@@ -299,7 +316,11 @@ class ServingSpec(_Model):
         description="Path of the exported model in the lake, as training writes it: models/<training job>/",
     )
     replicas: NodeRange = Field(default_factory=lambda: NodeRange(min=1, max=2))
-    image: str | None = Field(None, description="Server image. Defaults to the pinned aiinfra server image.")
+    image: ImageRef | None = Field(
+        None,
+        description="A prebuilt server image, pinned by digest in production stacks. Defaults to the image built "
+        "from workloads/serving and pushed to the cloud's registry.",
+    )
     client_teams: list[DnsName] = Field(
         default_factory=list,
         description="Other teams whose pods call the server: both namespaces get the NetworkPolicies for it.",
@@ -311,6 +332,36 @@ class ServingSpec(_Model):
 
 
 Workload = Annotated[TrainingSpec | ServingSpec, Field(discriminator="kind")]
+
+
+class RegistrySpec(_Model):
+    """Where the workload images built from this repository go on one cloud. Every cloud whose workloads run
+    those images (no `image:` of their own) gets a registry; an entry here only changes its settings."""
+
+    cloud: Cloud
+    region: str | None = Field(
+        None,
+        description="Cloud region of the registry. Defaults to the region of the first cluster on its cloud that "
+        "runs the built images. Not on-prem.",
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?$",
+        description="On-prem only, and required there: the existing registry the images are pushed to, "
+        "host[:port][/path] without a scheme (registry.example.com/ml).",
+    )
+    push_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Azure only: public addresses that push (the machine running `pulumi up`). Without them the "
+        "registry has no public network access and pushes must come from inside the cluster's VNet.",
+    )
+
+    @field_validator("push_cidrs")
+    @classmethod
+    def _push(cls, value: list[str]) -> list[str]:
+        return _narrow_cidrs(value, "would open the registry to the internet; give the deploying machine's range")
+
+    protect: bool | None = Field(None, description="Refuse deletion. Defaults to true in stacks named prod*.")
 
 
 class TeamSpec(_Model):
@@ -345,6 +396,7 @@ class PlatformSpec(_Model):
     clusters: list[ClusterSpec] = Field(default_factory=list, max_length=50)
     data_lakes: list[DataLakeSpec] = Field(default_factory=list, max_length=50)
     workloads: list[Workload] = Field(default_factory=list, max_length=1000)
+    registries: list[RegistrySpec] = Field(default_factory=list, max_length=4)
     teams: list[TeamSpec] = Field(default_factory=list)
 
 
@@ -396,6 +448,10 @@ def _pydantic_problems(
             msg = e["msg"].removeprefix("Value error, ")
             if kind == "string_pattern_mismatch" and loc and loc[-1] in ("name", "team", "cluster", "pool"):
                 msg = "must be a lower-case DNS label (a-z, 0-9, '-', starting with a letter, at most 40)"
+            elif kind == "string_pattern_mismatch" and loc[-1:] == ["image"]:
+                msg = "not an image reference; write repository[:tag][@sha256:<64 hex digits>], lower case"
+            elif kind == "string_pattern_mismatch" and loc[:1] == ["registries"]:
+                msg = "write the registry as host[:port][/path], lower case, without https://"
             elif kind == "string_pattern_mismatch" and len(loc) > 1 and loc[-2] == "owners":
                 msg = "not an e-mail address; write name@example.com"
             elif kind == "too_short" and loc and loc[-1] == "owners":
@@ -574,16 +630,15 @@ def _well_formed_part(raw: Any, errors: list[tuple[str | int, ...]]) -> tuple[Cl
         return None, []
 
 
-def _duplicates(names: Iterable[str], path: str) -> list[Problem]:
+def _duplicates(
+    names: Iterable[str], path: str, key: str = "name", rule: str = "names must be unique"
+) -> list[Problem]:
     seen: dict[str, int] = {}
     problems = []
     for i, name in enumerate(names):
         if name in seen:
             problems.append(
-                Problem(
-                    join_path(path, i, "name"),
-                    (f"{name!r} — already used by {path}[{seen[name]}]; names must be unique"),
-                )
+                Problem(join_path(path, i, key), f"{name!r} — already used by {path}[{seen[name]}]; {rule}")
             )
         seen.setdefault(name, i)
     return problems
@@ -937,6 +992,99 @@ def _namespace_problems(spec: PlatformSpec, stack: str) -> list[Problem]:
     return problems
 
 
+def is_production(stack: str) -> bool:
+    """Stacks named prod* hold production state: their keys, vaults, lakes and registries are protected, and
+    they deploy images only by digest."""
+    return stack.startswith("prod")
+
+
+def builds_image(work: TrainingSpec | ServingSpec) -> bool:
+    """The workload runs an image built from this repository (it names no prebuilt one)."""
+    return work.image is None
+
+
+def image_pullers(spec: PlatformSpec) -> dict[Cloud, list[str]]:
+    """Cloud → its clusters, in stack order, that run workloads on the built images: the clusters its registry
+    serves (the first one also places it, by default in its region)."""
+    building = {w.cluster for w in spec.workloads if builds_image(w)}
+    pullers: dict[Cloud, list[str]] = {}
+    for cluster in spec.clusters:
+        if cluster.name in building:
+            pullers.setdefault(cluster.cloud, []).append(cluster.name)
+    return pullers
+
+
+def _registry_problems(spec: PlatformSpec, stack: str | None) -> list[Problem]:
+    """One registry per cloud, each with the settings of its cloud, only where workloads use it; on-prem
+    workloads need the registry's URL to run built images; production stacks name prebuilt images by digest."""
+    problems = _duplicates((r.cloud for r in spec.registries), "registries", "cloud", "one registry per cloud")
+    clusters = {c.name: c for c in spec.clusters}
+    pulling = image_pullers(spec)
+    declared = {r.cloud for r in spec.registries}
+    for i, registry in enumerate(spec.registries):
+        path = join_path("registries", i)
+        onprem = registry.cloud == "onprem"
+        if onprem and not registry.url:
+            problems.append(Problem(join_path(path, "url"), "required on-prem: host[:port][/path] of your registry"))
+        if not onprem and registry.url:
+            problems.append(Problem(join_path(path, "url"), "on-prem only; cloud registries are created by aiinfra"))
+        if onprem and registry.region:
+            problems.append(Problem(join_path(path, "region"), "on-prem registries have no cloud region; remove it"))
+        if registry.cloud != "azure" and registry.push_cidrs:
+            problems.append(
+                Problem(join_path(path, "push_cidrs"), "azure only: other registries authorize pushes by identity")
+            )
+        home = clusters[pulling[registry.cloud][0]] if registry.cloud in pulling else None
+        if registry.cloud == "azure" and registry.region and home and registry.region != home.region:
+            problems.append(
+                Problem(
+                    join_path(path, "region"),
+                    f"{registry.region} — the registry's private endpoint sits in cluster {home.name}'s VNet, in "
+                    f"{home.region}; use {home.region} or leave region out",
+                )
+            )
+        if home is None:
+            problems.append(
+                Problem(
+                    path,
+                    f"no workload on {registry.cloud} runs the built images (each names its own image:); remove it",
+                )
+            )
+    for i, work in enumerate(spec.workloads):
+        path = join_path("workloads", i, "image")
+        cloud = _cloud_of(work, clusters)
+        if cloud == "onprem" and builds_image(work) and "onprem" not in declared:
+            problems.append(
+                Problem(
+                    path,
+                    "on-prem workloads need a registry for the built image: add registries: [{cloud: onprem, url: "
+                    "registry.example.com/ml}] (pushed with your docker login), or give a prebuilt image here",
+                )
+            )
+        if cloud == "azure" and builds_image(work) and work.cluster != pulling["azure"][0]:
+            problems.append(
+                Problem(
+                    path,
+                    f"the Azure registry is reached through a private endpoint in cluster {pulling['azure'][0]}'s "
+                    f"network only; give this workload on {work.cluster} a prebuilt image, or run it there",
+                )
+            )
+        if stack and is_production(stack) and work.image is not None and not re.search(DIGEST_RE, work.image):
+            problems.append(
+                Problem(
+                    path,
+                    f"{work.image!r} — production stacks run images by digest: give repository@sha256:<digest> "
+                    "(`docker buildx imagetools inspect IMAGE` prints it), or remove image: to build ours",
+                )
+            )
+    return problems
+
+
+def _cloud_of(work: TrainingSpec | ServingSpec, clusters: dict[str, ClusterSpec]) -> Cloud | None:
+    cluster = clusters.get(work.cluster)
+    return cluster.cloud if cluster else None
+
+
 def build_platform(
     raw: Any, teams: list[tuple[str, Any]] | None = None, *, stack: str | None = None, stacks: Iterable[str] = ()
 ) -> PlatformSpec:
@@ -979,6 +1127,7 @@ def build_platform(
         problems += _cluster_problems(cluster, join_path("clusters", i))
     problems += _check_references(spec)
     problems += _quota_problems(spec, quota_requests, stack, sorted(stacks))
+    problems += _registry_problems(spec, stack)
     if stack:
         problems += _namespace_problems(spec, stack)
         problems += _prefix_zone_problems(spec, stack, team_sources)

@@ -30,6 +30,7 @@ class CloudAdapters:
     lake: str
     identity: str | None
     """None on-prem: there the identity is the service account itself."""
+    registry: str
 
 
 ADAPTERS: dict[Cloud, CloudAdapters] = {
@@ -37,21 +38,25 @@ ADAPTERS: dict[Cloud, CloudAdapters] = {
         cluster="components.aws.eks:EksCluster",
         lake="components.aws.lake:S3Lake",
         identity="components.aws.identity:AwsWorkloadIdentity",
+        registry="components.aws.registry:EcrRegistry",
     ),
     "gcp": CloudAdapters(
         cluster="components.gcp.gke:GkeCluster",
         lake="components.gcp.lake:GcsLake",
         identity="components.gcp.identity:GcpWorkloadIdentity",
+        registry="components.gcp.registry:ArtifactRegistry",
     ),
     "azure": CloudAdapters(
         cluster="components.azure.aks:AksCluster",
         lake="components.azure.lake:AdlsLake",
         identity="components.azure.identity:AzureWorkloadIdentity",
+        registry="components.azure.registry:AcrRegistry",
     ),
     "onprem": CloudAdapters(
         cluster="components.kubernetes.onprem:OnPremCluster",
         lake="components.kubernetes.lake:S3CompatibleLake",
         identity=None,
+        registry="components.kubernetes.registry:ExternalRegistry",
     ),
 }
 """Cloud → its adapters. Each is imported on first use, so a program that plans one cloud never imports another
@@ -297,3 +302,73 @@ class IdentityBinding(pulumi.ComponentResource):
         super().__init__(token, name, None, opts)
         self.service_account_annotations = {}
         self.pod_labels = {}
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image a registry builds from this repository: the repository it goes to and its Dockerfile."""
+
+    repository: str
+    """Repository name in the registry, e.g. `aiinfra-serving`."""
+    dockerfile: str
+    """Path of the Dockerfile from the build context (the repository root), e.g. `workloads/serving/Dockerfile`."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryArgs:
+    cloud: Cloud
+    """aws, gcp, azure or onprem."""
+    region: str | None = None
+    """Cloud region of the registry (and of its key). Required on the clouds; none on-prem."""
+    url: str | None = None
+    """On-prem only, and required there: `host[:port][/path]` of the existing registry images are pushed to."""
+    images: tuple[ImageSource, ...] = ()
+    """What to build and push; one repository each (one Artifact Registry repository holds them all)."""
+    context: str
+    """Absolute path of the build context every Dockerfile's COPY lines are relative to."""
+    pullers: tuple[ClusterAdapter, ...] = ()
+    """Clusters of the registry's cloud whose nodes pull the images: each gets pull rights on exactly these
+    repositories and nothing else of the registry."""
+    push_cidrs: tuple[str, ...] = ()
+    """Azure only: public addresses allowed to push (the machine that runs `pulumi up`). Without them the
+    registry has no public network access and pushes must come from inside the cluster's network."""
+    private_endpoint_subnet_id: pulumi.Input[str] | None = None
+    """Azure only, required: the subnet of the registry's private endpoint, through which clusters pull."""
+    vnet_id: pulumi.Input[str] | None = None
+    """Azure only, required: the VNet the privatelink.azurecr.io zone links to."""
+    untagged_days: int = 7
+    """Days after which untagged manifests (superseded builds, stale cache layers) are deleted. Defaults to 7."""
+    keep_versions: int = 30
+    """Newest tagged images kept per repository; older ones are deleted, unless a pod still names them.
+    Defaults to 30."""
+    protect: bool = False
+    """Refuse deletion of the registry and its key (production stacks). Defaults to false."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class RegistryAdapter(pulumi.ComponentResource):
+    """What a cloud's registry provides to the `ImageRegistry` facade."""
+
+    address: pulumi.Output[str]
+    """The registry host (and path prefix) images are named under, e.g. `<account>.dkr.ecr.<region>.amazonaws.com`."""
+
+    def repository_url(self, image: ImageSource) -> pulumi.Output[str]:
+        """Where `image` is pushed, without tag or digest."""
+        raise NotImplementedError
+
+    def cache_ref(self, image: ImageSource) -> pulumi.Output[str]:
+        """The mutable reference BuildKit keeps `image`'s layer cache under."""
+        return self.repository_url(image).apply(lambda url: f"{url}:{BUILD_CACHE_TAG}")
+
+    def push_credentials(self) -> Any | None:
+        """A `pulumi_docker_build.RegistryArgs` logging in to push, or None to use the deploying machine's
+        Docker credentials (`docker login`, a credential helper)."""
+        return None
+
+    def built_after(self) -> tuple[pulumi.Resource, ...]:
+        """Resources that must exist before a push succeeds (repositories, their policies)."""
+        return ()
+
+
+BUILD_CACHE_TAG = "buildcache"
+"""The one mutable tag: BuildKit's registry cache. Every other tag is a content hash and immutable."""

@@ -12,7 +12,13 @@ from typing import Any
 
 from pulumi.runtime.mocks import MockCallArgs, MockResourceArgs, Mocks
 
-from aiinfra.plan import outputs_aws, outputs_azure, outputs_gcp, outputs_kubernetes  # noqa: F401  (they register)
+from aiinfra.plan import (  # noqa: F401  (they register)
+    outputs_aws,
+    outputs_azure,
+    outputs_docker,
+    outputs_gcp,
+    outputs_kubernetes,
+)
 from aiinfra.plan.mock_registry import INVOKES, RESOURCES, ResourceContext
 
 

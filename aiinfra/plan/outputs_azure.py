@@ -372,3 +372,17 @@ def role_definition(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
         "name": guid,
         "type": "Microsoft.Authorization/roleDefinitions",
     }
+
+
+# ------------------------------------------------------------------ Container Registry (image registries)
+
+
+@resource("azure-native:containerregistry:Registry")
+def container_registry(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = _name(ctx, "registryName")
+    return _arm(ctx, "Microsoft.ContainerRegistry/registries", name), {
+        "name": name,
+        "loginServer": f"{name.lower()}.azurecr.io",
+        "provisioningState": "Succeeded",
+        "creationDate": "2026-01-01T00:00:00Z",
+    }

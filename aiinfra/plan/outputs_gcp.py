@@ -213,3 +213,38 @@ def service_account_iam_member(ctx: ResourceContext) -> tuple[str, dict[str, Any
     return f"{ctx.inputs.get('serviceAccountId')}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}", {
         "etag": f"BwY{ctx.short_hash(8)}="
     }
+
+
+# ------------------------------------------------------------------ Artifact Registry (image registries)
+
+
+@resource("gcp:artifactregistry/repository:Repository")
+def artifact_repository(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    name = ctx.inputs.get("repositoryId") or physical_name(ctx)
+    location = ctx.inputs.get("location") or _region(ctx)
+    gcp_project = project(ctx.provider_inputs)
+    return f"projects/{gcp_project}/locations/{location}/repositories/{name}", {
+        "name": name,
+        "project": gcp_project,
+        "registryUri": f"{location}-docker.pkg.dev/{gcp_project}/{name}",
+    }
+
+
+@resource("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+def artifact_repository_member(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    scope = f"projects/{ctx.inputs.get('project')}/locations/{ctx.inputs.get('location')}"
+    return f"{scope}/repositories/{ctx.inputs.get('repository')}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}", {
+        "etag": f"BwY{ctx.short_hash(8)}="
+    }
+
+
+@invoke("gcp:organizations/getClientConfig:getClientConfig")
+def client_config(_args: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "accessToken": "offline-plan-token",
+        "id": project(provider),
+        "project": project(provider),
+        "region": provider.get("region") or "us-central1",
+        "zone": "",
+        "defaultLabels": {},
+    }

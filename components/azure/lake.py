@@ -18,11 +18,12 @@ import uuid
 from typing import Any, cast
 
 import pulumi
-from pulumi_azure_native import authorization, keyvault, managedidentity, network, privatedns, resources, storage
+from pulumi_azure_native import authorization, keyvault, managedidentity, network, resources, storage
 from pulumi_azure_native import provider as azure_provider
 
 from aiinfra.core.vocab import Access
 from components.azure.encryption import rotation_policy, vault_properties
+from components.azure.network import linked_private_zone, private_endpoint
 from components.azure.roles import assign
 from components.contracts import DataLakeArgs, LakeGrant, adls_account_name, split_zone, stack_hashed_name
 
@@ -268,51 +269,32 @@ class AdlsLake(pulumi.ComponentResource):
     ) -> dict[str, network.PrivateEndpoint]:
         """A blob and a dfs private endpoint in the given subnet, registered in privatelink DNS zones (given, or
         made here and linked to the VNet)."""
-        zone_ids: dict[str, pulumi.Input[str]] = dict(args.private_dns_zone_ids)
-        if not zone_ids:
-            for sub in SUBRESOURCES:
-                zone = privatedns.PrivateZone(
-                    f"{name}-dns-{sub}",
-                    resource_group_name=rg,
-                    private_zone_name=f"privatelink.{sub}.core.windows.net",
-                    location="global",
-                    tags=tags,
-                    opts=child,
-                )
-                privatedns.VirtualNetworkLink(
-                    f"{name}-dns-{sub}-link",
-                    resource_group_name=rg,
-                    private_zone_name=zone.name,
-                    virtual_network={"id": args.vnet_id},
-                    registration_enabled=False,
-                    location="global",
-                    tags=tags,
-                    opts=child,
-                )
-                zone_ids[sub] = zone.id
-        endpoints = {}
-        for sub in SUBRESOURCES:
-            endpoint = network.PrivateEndpoint(
-                f"{name}-pe-{sub}",
+        zone_ids: dict[str, pulumi.Input[str]] = dict(args.private_dns_zone_ids) or {
+            sub: linked_private_zone(
+                f"{name}-dns-{sub}",
                 resource_group_name=rg,
-                location=region,
-                subnet={"id": args.private_endpoint_subnet_id},
-                private_link_service_connections=[
-                    {"name": f"{name}-{sub}", "private_link_service_id": self.account.id, "group_ids": [sub]}
-                ],
+                zone=f"privatelink.{sub}.core.windows.net",
+                vnet_id=cast("pulumi.Input[str]", args.vnet_id),
                 tags=tags,
                 opts=child,
             )
-            network.PrivateDnsZoneGroup(
-                f"{name}-pe-{sub}-dns",
+            for sub in SUBRESOURCES
+        }
+        return {
+            sub: private_endpoint(
+                f"{name}-pe-{sub}",
                 resource_group_name=rg,
-                private_endpoint_name=endpoint.name,
-                private_dns_zone_group_name="default",
-                private_dns_zone_configs=[{"name": sub, "private_dns_zone_id": zone_ids[sub]}],
+                location=region,
+                subnet_id=cast("pulumi.Input[str]", args.private_endpoint_subnet_id),
+                target_id=self.account.id,
+                group=sub,
+                connection=f"{name}-{sub}",
+                zone_id=zone_ids[sub],
+                tags=tags,
                 opts=child,
             )
-            endpoints[sub] = endpoint
-        return endpoints
+            for sub in SUBRESOURCES
+        }
 
     def build_grant(
         self,

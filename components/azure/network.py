@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import network
+from pulumi_azure_native import network, privatedns
 
 from components.common import ArgProblems, merge_tags
 
@@ -159,3 +159,67 @@ class VirtualNetwork(pulumi.ComponentResource):
     def _subnet_id(self, subnet: str) -> pulumi.Output[str]:
         # Azure's subnet id is the VNet's id plus /subnets/<name>; composing it keeps it known in previews.
         return self.vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/{subnet}")
+
+
+def linked_private_zone(
+    name: str,
+    *,
+    resource_group_name: pulumi.Input[str],
+    zone: str,
+    vnet_id: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> pulumi.Output[str]:
+    """A privatelink DNS zone (`privatelink.azurecr.io`, ...) linked to the VNet, so its resolvers answer with
+    the private endpoints registered in it. Returns the zone's id."""
+    private_zone = privatedns.PrivateZone(
+        name, resource_group_name=resource_group_name, private_zone_name=zone, location="global", tags=tags, opts=opts
+    )
+    privatedns.VirtualNetworkLink(
+        f"{name}-link",
+        resource_group_name=resource_group_name,
+        private_zone_name=private_zone.name,
+        virtual_network={"id": vnet_id},
+        registration_enabled=False,
+        location="global",
+        tags=tags,
+        opts=opts,
+    )
+    return private_zone.id
+
+
+def private_endpoint(
+    name: str,
+    *,
+    resource_group_name: pulumi.Input[str],
+    location: str,
+    subnet_id: pulumi.Input[str],
+    target_id: pulumi.Input[str],
+    group: str,
+    connection: str,
+    zone_id: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> network.PrivateEndpoint:
+    """A private endpoint of `target_id`'s sub-resource `group` in the subnet (through the private link
+    connection named `connection`), with its address registered in the privatelink zone `zone_id`."""
+    endpoint = network.PrivateEndpoint(
+        name,
+        resource_group_name=resource_group_name,
+        location=location,
+        subnet={"id": subnet_id},
+        private_link_service_connections=[
+            {"name": connection, "private_link_service_id": target_id, "group_ids": [group]}
+        ],
+        tags=dict(tags),
+        opts=opts,
+    )
+    network.PrivateDnsZoneGroup(
+        f"{name}-dns",
+        resource_group_name=resource_group_name,
+        private_endpoint_name=endpoint.name,
+        private_dns_zone_group_name="default",
+        private_dns_zone_configs=[{"name": group, "private_dns_zone_id": zone_id}],
+        opts=opts,
+    )
+    return endpoint

@@ -26,6 +26,7 @@ from aiinfra.core.catalog.data import DEFAULT_ZONE_COUNT
 from components.common import ArgProblems, gcp_labels, merge_tags
 from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
 from components.gcp.fabric import RDMA_MANIFESTS, TCPXO_MANIFESTS, daemonsets, network_objects
+from components.gcp.keys import service_key
 from components.gcp.network import GkeNic, Network, NetworkArgs
 from components.gcp.node_pool import (
     CLOUD_PLATFORM_SCOPE,
@@ -40,13 +41,10 @@ NODE_ROLES = (
     "roles/logging.logWriter",
     "roles/monitoring.metricWriter",
     "roles/monitoring.viewer",
-    "roles/artifactregistry.reader",
 )
 """All a GKE node needs (GKE hardening guide, "least privilege service account"); workloads get their
-own identities through Workload Identity."""
-KEY_ROTATION = "7776000s"
-"""90 days, the longest rotation period CIS GCP 1.10 allows."""
-KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+own identities through Workload Identity. Image pulls: `roles/artifactregistry.reader` on exactly the stack's
+registry repository (components/gcp/registry.py), not on every repository of the project."""
 RELEASE_CHANNEL = "REGULAR"
 GPU_CIDR = "192.168.0.0/16"
 """Block the GPU NIC subnets are carved from (see `NetworkArgs.gpu_cidr`)."""
@@ -196,26 +194,17 @@ class GkeCluster(ClusterAdapter):
         pods_range = self.network.pods_range if self.network else None
         services_range = self.network.services_range if self.network else None
 
-        # Key rings and keys cannot be deleted in GCP, only destroyed version by version: protect them
-        # in production so a destroy fails loudly instead of orphaning encrypted data.
-        stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect_stateful))
-        key_ring = gcp.kms.KeyRing(f"{name}-keyring", location=self.region, opts=stateful)
-        self.secrets_key = gcp.kms.CryptoKey(
-            f"{name}-secrets",
-            key_ring=key_ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=KEY_ROTATION,
-            labels=self.labels,
-            opts=stateful,
-        )
         # GKE's service agent encrypts and decrypts the data keys of Kubernetes secrets with it.
-        key_grant = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-secrets-gke",
-            crypto_key_id=self.secrets_key.id,
-            role=KMS_ENCRYPTER,
+        _, self.secrets_key, key_grant = service_key(
+            name,
+            key="secrets",
+            agent="gke",
             member=project.number.apply(
                 lambda number: f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
             ),
+            region=self.region,
+            labels=self.labels,
+            protect=args.protect_stateful,
             opts=child,
         )
 

@@ -18,10 +18,8 @@ import pulumi_gcp as gcp
 from aiinfra.core.vocab import Access
 from components.common import gcp_labels
 from components.contracts import DataLakeArgs, LakeGrant
+from components.gcp.keys import service_key
 
-KEY_ROTATION = "7776000s"
-"""90 days, the longest rotation CIS GCP 1.10 allows."""
-KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 ROLES = {"read": "roles/storage.objectViewer", "write": "roles/storage.objectUser"}
 """objectViewer: get and list objects. objectUser adds create, overwrite, delete and multipart uploads (GCS has
 no separate permission for deleting a noncurrent generation: soft delete keeps those for `soft_delete_days`)."""
@@ -110,24 +108,16 @@ class GcsLake(pulumi.ComponentResource):
             f"{name}-provider", region=region, default_labels=self.labels, opts=pulumi.ResourceOptions(parent=self)
         )
         child = pulumi.ResourceOptions(parent=self, provider=self.provider)
-        # Key rings and keys cannot be deleted in GCP, only their versions destroyed: protect them in production
-        # so a destroy fails loudly instead of orphaning encrypted data.
         stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
-        self.key_ring = gcp.kms.KeyRing(f"{name}-keyring", location=region, opts=stateful)
-        self.key = gcp.kms.CryptoKey(
-            f"{name}-key",
-            key_ring=self.key_ring.id,
-            purpose="ENCRYPT_DECRYPT",
-            rotation_period=KEY_ROTATION,
-            labels=self.labels,
-            opts=stateful,
-        )
         agent = gcp.storage.get_project_service_account_output(opts=pulumi.InvokeOutputOptions(provider=self.provider))
-        key_grant = gcp.kms.CryptoKeyIAMMember(
-            f"{name}-key-storage-agent",
-            crypto_key_id=self.key.id,
-            role=KMS_ENCRYPTER,
+        self.key_ring, self.key, key_grant = service_key(
+            name,
+            key="key",
+            agent="storage-agent",
             member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"),
+            region=region,
+            labels=self.labels,
+            protect=args.protect,
             opts=child,
         )
         # The buckets cannot be created with a default key their service agent may not use yet.

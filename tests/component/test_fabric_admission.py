@@ -53,6 +53,7 @@ def training_pod(fabric: str, pool_name: str | None = None) -> dict[str, Any]:
         shape=shape,
         nodes=2,
         train=TrainConfig(recipe="1b", steps=10, lake=LAKES[cloud], run="run", checkpoint_every=5),
+        image="registry.example.com/aiinfra-training@sha256:" + "ab" * 32,
     )
     return {"apiVersion": "v1", "kind": "Pod", **pod_template("job", "job", args, {"app": "job"})}
 
@@ -240,6 +241,7 @@ def test_the_serving_pod_is_admitted_and_restricted_on_a_fabric_cluster(run_mock
             model_url="gs://lake/models/chat/",
             shape=resolve("gcp", "H100:8"),
             pool="tcpxo-pool",  # even on the fabric's pool, serving takes none of its exceptions
+            image="registry.example.com/aiinfra-serving@sha256:" + "cd" * 32,
         )
         InferenceService("chat", args)
 

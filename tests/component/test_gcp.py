@@ -466,12 +466,12 @@ def test_secrets_are_encrypted_with_a_rotated_kms_key_gke_may_use(plan):
     assert grant.urn in gke.dependencies
 
 
-def test_node_service_account_has_only_logging_monitoring_and_registry_read(plan):
+def test_node_service_account_has_only_logging_and_monitoring_on_the_project(plan):
+    """Image pulls are granted on the stack's registry repository alone (tests/component/test_registry.py)."""
     run = plan(system_pool())
     account = one(run, "gcp:serviceaccount/account:Account")
     grants = of_type(run, IAM)
     assert sorted(g.inputs["role"] for g in grants) == [
-        "roles/artifactregistry.reader",
         "roles/logging.logWriter",
         "roles/monitoring.metricWriter",
         "roles/monitoring.viewer",

@@ -176,6 +176,7 @@ def test_on_prem_rules():
 def test_training_on_a_pool_without_a_node_size_needs_one_or_a_pod_size():
     raw = {"clusters": [ONPREM], "data_lakes": [{"name": "l", "cloud": "onprem", "endpoint": "https://s3.rack"}]}
     raw["workloads"] = [{"kind": "training", "name": "t", "team": "v", "cluster": "rack", "pool": "h100", "lake": "l"}]
+    raw["registries"] = [{"cloud": "onprem", "url": "harbor.rack:8443/ml"}]
     teams = [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]
     assert problems(raw, teams) == [
         "workloads[0].cpu: pool h100 does not say how big its nodes are; give the pool's node size "
@@ -514,3 +515,97 @@ def test_a_tpu_job_runs_one_pod_per_host_of_the_slice():
 
 def test_the_schema_offers_no_teams_key():
     assert "teams" not in json_schema()["properties"]
+
+
+def hybrid_builders() -> dict:
+    """Training on AWS, two Azure clusters and a rack, all on the built images."""
+    pool = {"name": "gpu", "accelerator": "H100:8", "nodes": {"min": 0, "max": 2}}
+    azure = {"cloud": "azure", "region": "eastus", "node_pools": [pool]}
+    raw = copy.deepcopy(GOOD)
+    raw["clusters"] += [{"name": "z1", **azure}, {"name": "z2", **azure}, copy.deepcopy(ONPREM)]
+    raw["clusters"][3]["node_pools"][0]["node"] = {"cpus": 224, "memory_gib": 2048}
+    raw["data_lakes"] = [
+        {"name": "la", "cloud": "aws", "region": "us-east-1"},
+        {"name": "lz", "cloud": "azure", "region": "eastus"},
+        {"name": "lr", "cloud": "onprem", "endpoint": "https://s3.rack"},
+    ]
+    job = {"kind": "training", "team": "v", "pool": "gpu", "nodes": 1}
+    raw["workloads"] = [
+        {**job, "name": "ta", "cluster": "a", "lake": "la"},
+        {**job, "name": "tz1", "cluster": "z1", "lake": "lz"},
+        {**job, "name": "tz2", "cluster": "z2", "lake": "lz"},
+        {**job, "name": "tr", "cluster": "rack", "pool": "h100", "lake": "lr"},
+    ]
+    return raw
+
+
+TEAM_V = [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"]})]
+
+
+def test_registries_are_per_cloud_and_on_prem_needs_the_url_of_its_own():
+    raw = hybrid_builders()
+    assert problems(raw, TEAM_V) == [
+        "workloads[2].image: the Azure registry is reached through a private endpoint in cluster z1's network "
+        "only; give this workload on z2 a prebuilt image, or run it there",
+        "workloads[3].image: on-prem workloads need a registry for the built image: add registries: [{cloud: "
+        "onprem, url: registry.example.com/ml}] (pushed with your docker login), or give a prebuilt image here",
+    ]
+    raw["workloads"][2]["image"] = "registry.example.com/train:1.4"
+    raw["registries"] = [
+        {"cloud": "onprem", "url": "harbor.rack:8443/ml"},
+        {"cloud": "azure", "region": "westus3", "push_cidrs": ["203.0.113.0/28"]},
+        {"cloud": "aws", "push_cidrs": ["203.0.113.0/28"]},
+        {"cloud": "gcp", "region": "us-central1"},
+        {"cloud": "onprem", "url": "https://harbor.rack/ml", "region": "x"},
+    ]
+    assert problems(raw, TEAM_V) == ["registries: List should have at most 4 items after validation, not 5"]
+    del raw["registries"][0]
+    assert problems(raw, TEAM_V)[0] == (
+        "registries[3].url: 'https://harbor.rack/ml' — write the registry as host[:port][/path], lower case, "
+        "without https://"
+    )
+    raw["registries"].insert(0, raw["registries"].pop())
+    raw["registries"][0] = {"cloud": "onprem", "url": "harbor.rack:8443/ml"}
+    assert problems(raw, TEAM_V) == [
+        "registries[1].region: westus3 — the registry's private endpoint sits in cluster z1's VNet, in eastus; use "
+        "eastus or leave region out",
+        "registries[2].push_cidrs: azure only: other registries authorize pushes by identity",
+        "registries[3]: no workload on gcp runs the built images (each names its own image:); remove it",
+    ]
+    raw["registries"][1:] = [{"cloud": "azure", "push_cidrs": ["203.0.113.0/28"]}]
+    spec = build_platform(raw, TEAM_V)
+    assert [r.cloud for r in spec.registries] == ["onprem", "azure"]
+    raw["registries"].append({"cloud": "azure", "push_cidrs": ["0.0.0.0/0"]})
+    assert problems(raw, TEAM_V) == [
+        "registries[2].push_cidrs: 0.0.0.0/0 would open the registry to the internet; give the deploying "
+        "machine's range"
+    ]
+    raw["registries"][2]["push_cidrs"] = []
+    assert problems(raw, TEAM_V) == [
+        "registries[2].cloud: 'azure' — already used by registries[1]; one registry per cloud"
+    ]
+
+
+def test_production_stacks_run_prebuilt_images_only_by_digest():
+    raw = copy.deepcopy(GOOD)
+    raw["data_lakes"] = [{"name": "la", "cloud": "aws", "region": "us-east-1"}]
+    raw["workloads"] = [
+        {"kind": "training", "name": "t", "team": "v", "cluster": "a", "pool": "gpu", "lake": "la", "image": image}
+        for image in ("registry.example.com/train:1.4",)
+    ]
+    teams = [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"], "quotas": {"prod-eu": {"H100": 16}}})]
+    assert problems(raw, teams, stack="prod-eu") == [
+        "workloads[0].image: 'registry.example.com/train:1.4' — production stacks run images by digest: give "
+        "repository@sha256:<digest> (`docker buildx imagetools inspect IMAGE` prints it), or remove image: to "
+        "build ours"
+    ]
+    build_platform(
+        raw, [("stacks/teams/v.yaml", {"team": "v", "owners": ["a@b.io"], "quotas": {"dev": {"H100": 8}}})], stack="dev"
+    )
+    raw["workloads"][0]["image"] = "registry.example.com/train@sha256:" + "0f" * 32
+    build_platform(raw, teams, stack="prod-eu")
+    raw["workloads"][0]["image"] = "registry.example.com/train@sha256:short"
+    assert problems(raw, teams, stack="prod-eu") == [
+        "workloads[0].image: 'registry.example.com/train@sha256:short' — not an image reference; write "
+        "repository[:tag][@sha256:<64 hex digits>], lower case"
+    ]

@@ -29,6 +29,7 @@ from aiinfra.plan.mock_registry import ACCOUNT_ID
 from components.aws.iam import pod_identity_trust
 from components.aws.identity import irsa_trust
 from components.aws.lake import lake_bucket_policy, lake_key_policy, log_bucket_policy
+from components.aws.registry import pull_policy, registry_key_policy
 from components.contracts import grant_paths
 from components.s3_grants import s3_grant_document
 
@@ -79,22 +80,25 @@ EKS_OIDC_PROVIDER = re.compile(
 def ignored(kind: str, finding) -> bool:
     """The finding types explicitly ignored, each only where it is a false positive:
 
-    - trust policies (`kind == "trust"`), MALFORMED "neither Resource nor NotResource": parliament lints identity
-      policies; a role's trust policy has no Resource (the role is the resource, and IAM rejects a Resource
-      element there).
+    - trust policies (`kind == "trust"`) and ECR repository policies (`kind == "repository"`), MALFORMED "neither
+      Resource nor NotResource": parliament lints identity policies; a role's trust policy and a repository's
+      policy have no Resource (the role or repository is the resource, and IAM rejects a Resource element there).
     - IRSA trust, UNKNOWN_FEDERATION_SOURCE for an EKS OIDC provider ARN: parliament knows SAML providers and four
       public web identity providers only; `arn:aws:iam::<account>:oidc-provider/oidc.eks.<region>...` is the
       Federated principal the EKS user guide prescribes for IRSA.
     - key policy (`kind == "key"`), PERMISSIONS_MANAGEMENT_ACTIONS for kms:PutKeyPolicy in AccountAdministers: the
       account must be able to administer its own key's policy (KMS refuses a policy that locks its creator out,
-      and Pulumi updates the policy with PutKeyPolicy); every use of the key is limited to S3 separately.
+      and Pulumi updates the policy with PutKeyPolicy); every use of the key is limited to S3 separately. Also
+      kms:CreateGrant and kms:RetireGrant in the registry key's AccountUsesThroughEcr: ECR creates a grant per
+      repository as the principal that creates it, and that statement allows them only through ECR
+      (kms:ViaService), as the ECR user guide's "Encryption at rest" requires.
     """
-    if kind == "trust" and finding.issue == "MALFORMED":
+    if kind in ("trust", "repository") and finding.issue == "MALFORMED":
         return "neither Resource nor NotResource" in str(finding.detail)
     if kind == "trust" and finding.issue == "UNKNOWN_FEDERATION_SOURCE":
         return bool(EKS_OIDC_PROVIDER.match(str(finding.detail)))
     if kind == "key" and finding.issue == "PERMISSIONS_MANAGEMENT_ACTIONS":
-        return finding.location.get("actions") == ["kms:putkeypolicy"]
+        return set(finding.location.get("actions", ())) <= {"kms:putkeypolicy", "kms:creategrant", "kms:retiregrant"}
     return False
 
 
@@ -139,6 +143,8 @@ def rendered_documents() -> Iterator[tuple[str, str, dict]]:
         ),
     )
     yield "key", "lake key policy", lake_key_policy(partition="aws", account_id=ACCOUNT_ID, region=REGION)
+    yield "key", "registry key policy", registry_key_policy(partition="aws", account_id=ACCOUNT_ID, region=REGION)
+    yield "repository", "registry pull policy", pull_policy([f"arn:aws:iam::{ACCOUNT_ID}:role/train-node-role"])
     yield (
         "trust",
         "pod identity trust",

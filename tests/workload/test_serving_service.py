@@ -32,6 +32,7 @@ MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "spec")
 
 def serving_args(**overrides) -> dict:
     return {
+        "image": "registry.example.com/aiinfra-serving@sha256:" + "cd" * 32,
         "namespace": "vision",
         "service_account": "vision-workload",
         "model_url": "s3://lake-aws/models/llm-chat/",

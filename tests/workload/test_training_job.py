@@ -15,7 +15,13 @@ from components.common import Taint
 from components.kubernetes.fabric import pod_security_level
 from tests.conftest import one
 from tests.k8s_schema import assert_valid, manifest
-from workloads.deploy.training_job import DEFAULT_IMAGE, XLA_IMAGE, TrainingJob, TrainingJobArgs
+from workloads.deploy.training_job import (
+    TRAINING_IMAGE,
+    XLA_TRAINING_IMAGE,
+    TrainingJob,
+    TrainingJobArgs,
+    training_image,
+)
 from workloads.training.config import TrainConfig, parse_config
 
 KUBERNETES_VERSION = "1.33"
@@ -35,9 +41,13 @@ LAKES = {
 }
 
 
+IMAGE = "registry.example.com/aiinfra-training@sha256:" + "ab" * 32
+
+
 def job_args(cloud: str, accelerator: str, **overrides) -> dict:
     shape = overrides.pop("shape", None) or resolve(cloud, accelerator)
     return {
+        "image": IMAGE,
         "namespace": "team-nlp",
         "queue": "h100",
         "service_account": "workload",
@@ -196,7 +206,8 @@ def test_tpu_hosts_run_one_xla_trainer_each_from_the_xla_image(run_mocked):
     workers), the same flags otherwise, in the image that carries torch_xla and libtpu."""
     jobset, _ = render(run_mocked, "gcp", "TPU-v5p:2x2x2")
     trainer = trainer_of(jobset)
-    assert trainer["image"] == XLA_IMAGE
+    assert training_image(resolve("gcp", "TPU-v5p:2x2x2")) == XLA_TRAINING_IMAGE
+    assert XLA_TRAINING_IMAGE.dockerfile == "workloads/training/Dockerfile.xla"
     python, flag, module, *argv = trainer["command"]
     assert [python, flag, module] == ["python", "-m", "workloads.training.train"]
     train = job_args("gcp", "TPU-v5p:2x2x2")["train"]
@@ -223,7 +234,8 @@ def test_pods_are_locked_down_non_root_with_shm_and_tolerate_the_pool(run_mocked
     assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in spec["volumes"]
     assert {"key": "dedicated", "operator": "Equal", "value": "training", "effect": "NoSchedule"} in spec["tolerations"]
     assert spec["serviceAccountName"] == "workload"
-    assert trainer_of(jobset)["image"] == DEFAULT_IMAGE
+    assert trainer_of(jobset)["image"] == IMAGE
+    assert training_image(resolve("aws", "L4:1")) == TRAINING_IMAGE
 
 
 def test_onprem_scratch_is_a_local_nvme_ephemeral_volume(run_mocked):

@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog import NodeShape
 from components.common import ArgProblems, Taint
+from components.contracts import ImageSource
 from components.kubernetes.meta import (
     NAMESPACE_NAME_LABEL,
     POOL_LABEL,
@@ -41,7 +42,7 @@ from components.kubernetes.meta import (
 from workloads.serving.settings import DEFAULT_PORT, QUEUE_DEPTH, ServerSettings
 from workloads.shared.lake_url import endpoint_problem
 
-DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-serving:0.1.0"
+SERVING_IMAGE = ImageSource("aiinfra-serving", "workloads/serving/Dockerfile")
 """workloads/serving/Dockerfile, built and pushed at this tag."""
 INTERNAL_LOAD_BALANCER_ANNOTATIONS: dict[str, dict[str, str]] = {
     # The in-tree AWS controller reads `internal`; the AWS Load Balancer Controller and EKS Auto Mode read
@@ -79,8 +80,9 @@ class InferenceServiceArgs:
     """The catalog's resolution of the pool's accelerator; decides GPU requests, tolerations, the cloud."""
     pool: str
     """Node pool the replicas run on (node selector `aiinfra.dev/pool`)."""
-    image: str = DEFAULT_IMAGE
-    """The serving image (workloads/serving/Dockerfile), pinned by tag or digest; `latest` is refused."""
+    image: pulumi.Input[str]
+    """The serving image: `ImageRegistry.refs` of `SERVING_IMAGE`, or a prebuilt image pinned by tag or digest;
+    `latest` is refused."""
     pool_taints: tuple[Taint, ...] = ()
     """The pool's own taints, tolerated. The accelerator taint is always tolerated."""
     gpus_per_replica: int | None = None
@@ -166,7 +168,9 @@ def service_problems(name: str, args: InferenceServiceArgs) -> ArgProblems:
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
     problems.check(
-        pinned_image(args.image), "image", f"{args.image!r} — pin a tag or digest (registry/aiinfra-serving:0.1.0)"
+        not isinstance(args.image, str) or pinned_image(args.image),
+        "image",
+        f"{args.image!r} — pin a tag or digest (registry/aiinfra-serving@sha256:...)",
     )
     problems.check(
         args.shape.tpu is None,

@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 
 from aiinfra.core.catalog import NodeShape
 from components.common import ArgProblems, Taint
+from components.contracts import ImageSource
 from components.kubernetes import versions
 from components.kubernetes.fabric import pod_wiring
 from components.kubernetes.meta import (
@@ -43,10 +44,9 @@ from components.kubernetes.meta import (
 from workloads.shared.lake_url import OBJECT_STORES, store_of
 from workloads.training.config import TORCHRUN_ENV, TrainConfig
 
-DEFAULT_IMAGE = "ghcr.io/aiinfra/aiinfra-training:0.1.0"
-"""workloads/training/Dockerfile, built and pushed at this tag."""
-XLA_IMAGE = "ghcr.io/aiinfra/aiinfra-training-xla:0.1.0"
-"""workloads/training/Dockerfile.xla (torch_xla and libtpu), built and pushed at this tag: the image of TPU pools."""
+TRAINING_IMAGE = ImageSource("aiinfra-training", "workloads/training/Dockerfile")
+XLA_TRAINING_IMAGE = ImageSource("aiinfra-training-xla", "workloads/training/Dockerfile.xla")
+"""torch_xla and libtpu: the image of TPU pools."""
 REPLICATED_JOB = "trainer"
 RENDEZVOUS_PORT = 29400
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -81,9 +81,9 @@ class TrainingJobArgs:
     their disks."""
     nodes: int = 1
     """Pods, one per node. TPU jobs use every host of the slice. Defaults to 1."""
-    image: str | None = None
-    """The training image, pinned by tag or digest; `latest` is refused. Defaults to `training_image(shape)`: the
-    XLA image on TPU pools, the CUDA one elsewhere."""
+    image: pulumi.Input[str]
+    """The training image: `ImageRegistry.refs` of `training_image(shape)` (the XLA image on TPU pools, the CUDA
+    one elsewhere), or a prebuilt image pinned by tag or digest; `latest` is refused."""
     max_restarts: int = 3
     """Times the JobSet recreates all pods after one fails (JobSet `failurePolicy.maxRestarts`). Defaults to 3."""
     torchrun_max_restarts: int = 1
@@ -102,13 +102,9 @@ class TrainingJobArgs:
     """The stack's tags, merged into every object's labels."""
 
 
-def training_image(shape: NodeShape) -> str:
-    """The default image of a pool: workloads/training/Dockerfile.xla on TPUs, workloads/training/Dockerfile else."""
-    return XLA_IMAGE if shape.tpu is not None else DEFAULT_IMAGE
-
-
-def image_of(args: TrainingJobArgs) -> str:
-    return args.image or training_image(args.shape)
+def training_image(shape: NodeShape) -> ImageSource:
+    """The image of a pool: workloads/training/Dockerfile.xla on TPUs, workloads/training/Dockerfile else."""
+    return XLA_TRAINING_IMAGE if shape.tpu is not None else TRAINING_IMAGE
 
 
 def pod_size(args: TrainingJobArgs) -> tuple[float, int]:
@@ -125,8 +121,11 @@ def job_problems(name: str, args: TrainingJobArgs) -> ArgProblems:
     problems.check(valid_dns_label(name), "name", f"{name!r} — must be a DNS label (lower case, digits, '-')")
     problems.check(valid_dns_label(args.namespace), "namespace", f"{args.namespace!r} — must be a DNS label")
     problems.check(bool(args.queue), "queue", "the team's LocalQueue name is required (Kueue admits the job)")
-    image = image_of(args)
-    problems.check(pinned_image(image), "image", f"{image!r} — pin a tag or digest (registry/training:0.1.0)")
+    problems.check(
+        not isinstance(args.image, str) or pinned_image(args.image),
+        "image",
+        f"{args.image!r} — pin a tag or digest (registry/training@sha256:...)",
+    )
     problems.check(args.nodes >= 1, "nodes", f"{args.nodes} — at least 1")
     problems.check(args.max_restarts >= 0, "max_restarts", f"{args.max_restarts} — 0 or more")
     problems.check(
@@ -239,7 +238,7 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
         resources[key].update(accelerators)
     trainer = {
         "name": REPLICATED_JOB,
-        "image": image_of(args),
+        "image": args.image,
         "command": xla_command(args) if shape.tpu is not None else torchrun_command(name, service, args),
         "env": env_vars(env),
         "ports": [{"name": "rendezvous", "containerPort": RENDEZVOUS_PORT}],
