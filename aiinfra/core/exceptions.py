@@ -29,6 +29,9 @@ HOST_ACCESS_RULES = (
 every capability, so it neither drops them nor needs to)."""
 HOST_PATH_RULES = ("k8s-no-host-path",)
 """The rule a daemon that mounts host directories breaks."""
+PINNED_IMAGE_RULES = ("k8s-image-digest",)
+"""Reviewed daemons and sidecars run exactly the image strings reviewed here (some published by tag only), so
+they are not also held to references by digest."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/nccl-plugin-gpudirecttcpx-dev:v1.0.16",
             GKE_PAUSE_IMAGE,
         ),
-        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, *PINNED_IMAGE_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.gcp.fabric (manifests/nccl-tcpxo-installer.yaml, Google's GPUDirect-TCPXO guide)",
         reason="GKE A3 Mega TCPXO: installs the NCCL FasTrak plugin into the host's /home/kubernetes/bin and tunes "
         "the host NICs on each GPU node; it must run on GPU nodes without taking a GPU",
@@ -81,7 +84,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "gcr.io/gke-release/nri-device-injector@sha256:"
             "6e79483d52abdc28454bf186320b10a56b0f117a10e8d65d5c74dbb821a76970",
         ),
-        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, *PINNED_IMAGE_RULES),
         component="components.gcp.fabric (manifests/nri-device-injector.yaml, Google's GPUDirect-TCPXO guide)",
         reason="GKE A3 Mega TCPXO: the NRI device injector adds the GPU and NIC devices to the tcpxo-daemon "
         "sidecars through the host's NRI socket",
@@ -93,7 +96,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
             "us-docker.pkg.dev/gce-ai-infra/gpudirect-gib/nccl-plugin-gib:v1.0.3",
             GKE_PAUSE_IMAGE,
         ),
-        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, *PINNED_IMAGE_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.gcp.fabric (manifests/nccl-rdma-installer.yaml, Google's GPUDirect RDMA guide)",
         reason="GKE A3 Ultra / A4 RDMA: installs the gIB NCCL plugin into the host and disables martian-packet "
         "logging on the RDMA NICs of each GPU node; it must run on GPU nodes without taking a GPU",
@@ -101,7 +104,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
     ReviewedWorkload(
         workload="aiinfra-system/aiinfra-nvme-raid0",
         images=("mcr.microsoft.com/mirror/docker/library/ubuntu:24.04",),
-        rules=HOST_ACCESS_RULES,
+        rules=(*HOST_ACCESS_RULES, *PINNED_IMAGE_RULES),
         component="components.azure.software",
         reason="AKS local NVMe: assembles the node's NVMe disks into a RAID0 scratch array with mdadm, which needs "
         "the host's block devices and PID namespace",
@@ -109,7 +112,7 @@ REVIEWED_WORKLOADS: tuple[ReviewedWorkload, ...] = (
     ReviewedWorkload(
         workload="aiinfra-system/local-nvme-provisioner",
         images=("registry.k8s.io/sig-storage/local-volume-provisioner:v2.9.0",),
-        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, "k8s-gpu-pods-request-gpus"),
+        rules=(*HOST_ACCESS_RULES, *HOST_PATH_RULES, *PINNED_IMAGE_RULES, "k8s-gpu-pods-request-gpus"),
         component="components.kubernetes.onprem_addons",
         reason="On-prem local NVMe: sig-storage-local-static-provisioner discovers the NVMe mounts on each GPU node "
         "and cleans released volumes; it needs host mount propagation and root, and takes no GPU",
@@ -123,7 +126,7 @@ REVIEWED_SIDECARS: tuple[ReviewedSidecar, ...] = (
         # of 2025-02-06, paired with nccl-plugin-gpudirecttcpx-dev v1.0.8-1; checked 2026-11.
         image="us-docker.pkg.dev/gce-ai-infra/gpudirect-tcpxo/tcpgpudmarxd-dev:v1.0.14",
         capabilities=("NET_ADMIN", "NET_BIND_SERVICE"),
-        rules=("k8s-run-as-non-root", "k8s-no-run-as-user-0", "k8s-no-added-capabilities"),
+        rules=("k8s-run-as-non-root", "k8s-no-run-as-user-0", "k8s-no-added-capabilities", *PINNED_IMAGE_RULES),
         component="components.kubernetes.fabric",
         reason="GKE A3 Mega TCPXO: Google's RxDM daemon moves GPU memory to and from the GPU NICs for NCCL; it "
         "runs as root with exactly the two capabilities Google's guide grants it",

@@ -24,7 +24,6 @@ from pulumi_policy import (
 from aiinfra.core.exceptions import (
     DEVICE_CAPABILITIES,
     REVIEWED_PRIVILEGED_NAMESPACES,
-    REVIEWED_WORKLOADS,
     reviewed_host_mount,
     reviewed_sidecar,
     reviewed_workload,
@@ -666,20 +665,10 @@ def image_pinned(props: dict[str, Any], args: ResourceValidationArgs) -> Iterato
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
-def reviewed_node_daemon(key: str, specs: list[dict[str, Any]]) -> bool:
-    """Whether the workload is one of aiinfra's reviewed node daemons, running only its reviewed images (whatever
-    rules it was reviewed for)."""
-    images = [c.get("image") for spec in specs for c in containers(spec)]
-    named = {i for i in images if isinstance(i, str)}
-    return len(named) == len(set(images)) and any(
-        entry.workload == key and named <= set(entry.images) for entry in REVIEWED_WORKLOADS
-    )
-
-
 @resource_rule(
     name="k8s-image-digest",
     description="Every container and init container references its image by digest (image@sha256:<64 hex>), so "
-    "what runs is what was reviewed and scanned; aiinfra's reviewed node daemons run their reviewed images.",
+    "what runs is what was reviewed and scanned; aiinfra's reviewed daemons and sidecars run their reviewed images.",
     types=WORKLOADS,
     severity=Severity.MEDIUM,
     remediation="Pin the image by digest: <registry>/<repository>[:tag]@sha256:<digest> (e.g. from `crane digest` "
@@ -692,10 +681,10 @@ def reviewed_node_daemon(key: str, specs: list[dict[str, Any]]) -> bool:
 def image_digest(props: dict[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
     key = workload_key(props, args)
     specs = pod_specs(args.resource_type, props)
-    if allowlisted(args.get_config(), key) or reviewed_node_daemon(key, specs):
+    if allowlisted(args.get_config(), key) or reviewed_daemon(key, "k8s-image-digest", specs):
         return
     for spec in specs:
-        for container in containers(spec):
+        for container in containers(without_reviewed_sidecars(spec, "k8s-image-digest")):
             image = container.get("image")
             if isinstance(image, str) and not DIGEST.search(image):
                 yield f"{key}: container {container.get('name')} image {image} is not pinned by digest"

@@ -148,7 +148,8 @@ def test_a_container_copying_the_sidecar_name_with_another_image_is_blocked(pack
         image="docker.io/someone/rxdm:1.0",
         securityContext={"runAsUser": 0, "runAsNonRoot": False, "allowPrivilegeEscalation": False},
     )
-    assert {"k8s-run-as-non-root", "k8s-no-run-as-user-0"} <= violated(pack, jobset(pod_spec(container(), impostor)))
+    blocked = {"k8s-run-as-non-root", "k8s-no-run-as-user-0", "k8s-image-digest"}
+    assert blocked <= violated(pack, jobset(pod_spec(container(), impostor)))
 
 
 def ipc_lock(**resources: Any) -> dict[str, Any]:
