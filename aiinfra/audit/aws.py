@@ -240,8 +240,14 @@ class Reader:
 
 
 def _classify(err: botocore.exceptions.ClientError, service: str, operation: str, region: str | None) -> Exception:
-    error = err.response.get("Error", {})
+    error = dict(err.response.get("Error", {}))
     code = str(error.get("Code", ""))
+    if code.isdigit():  # a body the client could not parse (an XML error to a JSON API): botocore's code is the status
+        body = str(error.get("Message", ""))
+        found = re.search(r"<Code>([^<]+)</Code>", body)
+        code = found.group(1) if found else code
+        message = re.search(r"<Message>([^<]*)</Message>", body)
+        error["Message"] = message.group(1) if message else ("" if found else body[:200])
     status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     attempts = int(err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
     where = f"{service}:{operation}" + (f" in {region}" if region and service != "iam" else "")
@@ -252,10 +258,11 @@ def _classify(err: botocore.exceptions.ClientError, service: str, operation: str
             f"{where} was throttled ({code}) after {attempts} attempts with backoff; rerun later, or allow more "
             "attempts with AWS_MAX_ATTEMPTS"
         )
-    if code in DENIED:
+    if code in DENIED or code == "403":
         action = BY_OPERATION[(service, operation)].action
+        reason = f"{code}: {error.get('Message', '')}".rstrip(": ")
         return CloudUnreadable(
-            f"{where} was refused ({code}: {error.get('Message', '')}); the audit needs {action or 'credentials'} — "
+            f"{where} was refused ({reason}); the audit needs {action or 'credentials'} — "
             "`aiinfra audit --print-policy` prints the read-only policy to attach"
         )
     return CloudUnreadable(f"{where} failed ({code or status}): {error.get('Message', '')}")

@@ -10,9 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from moto.core import set_initial_no_auth_action_count
 
 from aiinfra.audit import permissions
 from aiinfra.audit.command import AuditResult, run_audit
+from aiinfra.audit.errors import CloudUnreadable
 from aiinfra.cli import main
 
 from .conftest import REPO, STACK
@@ -181,6 +183,73 @@ def test_it_calls_only_read_apis_the_printed_policy_allows(clean: AuditResult, c
     made = {(service_ids.get(s, s.lower()), op) for s, op in made}
     assert made <= allowed
     assert all(op.startswith(("List", "Get", "Describe")) for _, op in made)
+
+
+MOTO_S3_NAMES = ("s3:ListBucket",)
+
+
+def _as_user(iam, name: str, policy: dict, monkeypatch) -> boto3.Session:
+    """A session with the keys of a new user holding only `policy`. moto's authorization mode rejects the signature
+    of every EKS request (SignatureDoesNotMatch, moto 5.2), so EKS requests skip it here; their actions are checked
+    against the policy by name (test_it_calls_only_read_apis_the_printed_policy_allows)."""
+    from moto.eks.responses import EKSResponse
+
+    monkeypatch.setattr(EKSResponse, "_authenticate_and_authorize_normal_action", lambda *_args, **_kw: None)
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="audit", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+
+
+def test_the_printed_policy_is_enough_under_motos_iam_authorization(
+    clean: AuditResult, deployment: Deployment, monkeypatch
+):
+    """A user holding only `--print-policy`'s actions audits the deployment: moto authorizes every request against
+    them (the least-privilege actions are also sufficient). moto matches resource ARNs for S3 only, so each
+    statement's Resource is widened to '*' here (parliament judges the ARNs). The lake's bucket policies deny
+    requests without TLS, and moto is reached over http, so they are lifted for this run (and reported missing)."""
+    policy = permissions.policy_document(REGION)
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+    # moto's S3 action table (moto/s3/responses.py ACTION_MAP) lacks the encryption, ownership-controls and
+    # public-access-block subresources and authorizes them as s3:ListBucket; AWS wants
+    # s3:GetEncryptionConfiguration, s3:GetBucketOwnershipControls and s3:GetBucketPublicAccessBlock.
+    policy["Statement"].append({"Effect": "Allow", "Action": list(MOTO_S3_NAMES), "Resource": "*"})
+    session = _as_user(deployment.client("iam"), "auditor", policy, monkeypatch)
+    s3 = deployment.client("s3")
+    buckets = [deployment.physical[r.urn] for r in deployment.run.resources if r.type == "aws:s3/bucket:Bucket"]
+    lifted = {bucket: s3.get_bucket_policy(Bucket=bucket)["Policy"] for bucket in buckets}
+
+    @set_initial_no_auth_action_count(0)
+    def audit_as_auditor() -> AuditResult:
+        return run_audit(REPO, STACK, endpoint_url=deployment.endpoint, plan=deployment.run, session=session)
+
+    for bucket in lifted:
+        s3.delete_bucket_policy(Bucket=bucket)
+    try:
+        restricted = audit_as_auditor()
+    finally:
+        for bucket, document in lifted.items():
+            s3.put_bucket_policy(Bucket=bucket, Policy=document)
+    assert {(d.kind, d.type) for d in restricted.drift} == {("missing", "aws:s3/bucketPolicy:BucketPolicy")}
+    assert len(restricted.drift) == len(lifted)
+    assert {v.policy_name for v in restricted.report.violations} == {"aws-s3-tls-only"}
+    assert len(restricted.resources) == len(clean.resources)
+
+
+def test_a_missing_permission_names_the_action_and_exits_3(deployment: Deployment, monkeypatch):
+    partial = permissions.policy_document(REGION)
+    for statement in partial["Statement"]:
+        statement["Action"] = [a for a in statement["Action"] if a != "kms:ListKeys"]
+        statement["Resource"] = "*"
+    session = _as_user(deployment.client("iam"), "half-auditor", partial, monkeypatch)
+
+    @set_initial_no_auth_action_count(0)
+    def audit_as_half_auditor() -> None:
+        run_audit(REPO, STACK, endpoint_url=deployment.endpoint, plan=deployment.run, session=session)
+
+    with pytest.raises(CloudUnreadable, match=r"kms:ListKeys in us-east-1 was refused \(AccessDenied: .*kms:ListKeys"):
+        audit_as_half_auditor()
 
 
 # ------------------------------------------------------------------ broken
