@@ -5,7 +5,9 @@ Both plan variants run in this process, alternating, so the ratio is machine-ind
 last line is JSON: plan_over_bare_ratio (goal <= 1.5), resources/s of the full plan,
 policy_resources_per_s (goal >= 1000) through the real analyzer protocol, and
 policy_over_bare_ratio (policy evaluation time / the bare run of the same program, goal <= 0.2),
-plus peak RSS of this process and of the largest pack process.
+plus peak RSS, in all and per resource, of this process and of the largest pack process. This
+process's peak is read after one plan and the policy rounds, before the other plans, so it is what
+`aiinfra plan` holds (one plan, its requests, the preview JSON), imports included.
 
 `--scale TEAMS,CLUSTERS` plans a synthetic org instead of the stack as it is: a copy of the
 project in a temporary directory whose stack has CLUSTERS clusters (the stack's own, then copies
@@ -113,21 +115,23 @@ def main() -> None:
     planned = full_plan()  # warm imports and caches before measuring either side
     first_plan_s = time.perf_counter() - started
     resources = len(planned.resources)
+    policy = throughput(planned, REPO / "policies", REPO / "policies" / "config" / f"{args.stack}.json", rounds=rounds)
+    main_rss, pack_rss = _peak_rss_mib(), policy["pack_peak_rss_mib"] or 0.0
     bare_run()
     plan_times, bare_times = [], []
     for _ in range(rounds):
         plan_times.append(_timed(full_plan))
         bare_times.append(_timed(bare_run))
     plan_s, bare_s = statistics.median(plan_times), statistics.median(bare_times)
-    policy = throughput(planned, REPO / "policies", REPO / "policies" / "config" / f"{args.stack}.json", rounds=rounds)
     if args.scale:
         shutil.rmtree(root)
-    main_rss, pack_rss = _peak_rss_mib(), policy["pack_peak_rss_mib"] or 0.0
     print(
         f"stack {args.stack}{f' scaled {args.scale}' if args.scale else ''}: {resources} resources; "
         f"plan {plan_s * 1000:.0f} ms, bare {bare_s * 1000:.0f} ms (median of {rounds}); policy "
         f"{policy['eval_s'] * 1000:.0f} ms = {policy['resources_per_s']} resources/s on {policy['processes']} pack "
-        f"process(es), {policy['start_s']} s to start; peak RSS {main_rss:.0f} MiB here, {pack_rss:.0f} MiB per pack"
+        f"process(es), {policy['start_s']} s to start; peak RSS {main_rss:.0f} MiB here "
+        f"({main_rss * 1024 / resources:.0f} KiB/resource), {pack_rss:.0f} MiB per pack "
+        f"({pack_rss * 1024 / resources:.0f} KiB/resource)"
     )
     print(
         json.dumps(

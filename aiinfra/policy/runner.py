@@ -21,10 +21,11 @@ from aiinfra.policy.config import PolicySetting, analyzer_level, configure_reque
 from aiinfra.policy.waivers import WAIVERS_KEY, Waiver, parse_waivers
 
 DEFAULT_PACK_DIR = "policies"
-RESOURCES_PER_PROCESS = 100
-"""Resources per copy of a pack: starting another costs ~0.3 s (in parallel with the first). With the
-pack's servicer (policies/servicer.py) one copy evaluates prod's 453 resources in ~0.8 s a round and two
-in ~0.5 s on 2 cores, so a second copy still pays off at that size; below ~100 resources it would not."""
+RESOURCES_PER_PROCESS = 3000
+"""Resources per copy of a pack: a second copy from 6,000 resources (on 2 or more cores). `aiinfra plan`
+starts it after the program has run, so its start is on the plan's path: 1.2-1.7 s on the shared 2-core
+VM (2026-12-03, load average 6-8), against a saving of ~0.25 ms a resource (prod's 453 in one round: 1.8-2.2 s
+with the start and two copies, 0.8-0.9 s on one). It pays off only from a few thousand resources."""
 
 
 @dataclass(frozen=True)
