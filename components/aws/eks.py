@@ -33,6 +33,9 @@ CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
 CLUSTER_LOG_RETENTION_DAYS = 90
 NETWORKING_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 POD_IDENTITY_AGENT = "eks-pod-identity-agent"
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+"""The VPC CNI enforces NetworkPolicy (the team namespaces' default deny) only with its network policy agent on
+(VPC CNI 1.14+; https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html, checked 2026-12)."""
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # IAM trusts the CA of EKS issuers itself and no longer checks this thumbprint, but the API still takes
@@ -359,6 +362,7 @@ class EksCluster(ClusterAdapter):
             f"{name}-{addon}",
             cluster_name=self.cluster.name,
             addon_name=addon,
+            configuration_values=json.dumps(ADDON_CONFIGURATION[addon]) if addon in ADDON_CONFIGURATION else None,
             # Take over the self-managed copies EKS installs at creation; keep user edits on upgrade.
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
@@ -9,12 +10,14 @@ from typing import Any
 from pulumi_policy import PolicyConfigSchema, ResourceValidationArgs, Severity
 
 from .common import (
+    ALLOWLIST_SCHEMA,
     CIS_AWS,
     CIS_EKS,
     UNKNOWN,
     WORLD,
     Control,
     StackResource,
+    allowlisted,
     allows,
     checkov_control,
     get,
@@ -39,6 +42,7 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 LAUNCH_CONFIGURATION = "aws:ec2/launchConfiguration:LaunchConfiguration"
 INSTANCE = "aws:ec2/instance:Instance"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
+EKS_ADDON = "aws:eks/addon:Addon"
 IDENTITY_POLICIES = (
     "aws:iam/policy:Policy",
     "aws:iam/rolePolicy:RolePolicy",
@@ -487,6 +491,46 @@ def eks_control_plane_logs(props: dict[str, Any], args: ResourceValidationArgs) 
         yield f"control plane log types {', '.join(missing)} are not enabled"
 
 
+def _enforces_network_policy(addon: StackResource) -> bool | None:
+    """Whether a vpc-cni add-on's configuration turns its network policy agent on (None: unknown)."""
+    values = get(addon.props, "configurationValues")
+    if values is UNKNOWN:
+        return None
+    try:
+        config = json.loads(values) if isinstance(values, str) else {}
+    except ValueError:
+        return False
+    return isinstance(config, dict) and is_true(config.get("enableNetworkPolicy"))
+
+
+@stack_rule(
+    name="aws-eks-network-policy",
+    description="EKS clusters enforce Kubernetes NetworkPolicy: the managed vpc-cni add-on runs with "
+    "enableNetworkPolicy, without which the VPC CNI accepts NetworkPolicy objects and enforces none.",
+    severity=Severity.HIGH,
+    remediation="Add the vpc-cni aws.eks.Addon for the cluster with configuration_values "
+    '\'{"enableNetworkPolicy": "true"}\' (VPC CNI 1.14 or later); a cluster that enforces policy with '
+    "another CNI goes on this rule's allowlist (workload: the cluster's name) with its reason.",
+    control=eks("5.4.4"),
+    domain=DOMAIN,
+    config_schema=ALLOWLIST_SCHEMA,
+)
+def eks_network_policy(resources: list[StackResource], config: Mapping[str, Any]) -> Iterator[tuple[str | None, str]]:
+    addons = [r for r in resources if r.type == EKS_ADDON and get(r.props, "addonName") == "vpc-cni"]
+    for cluster in (r for r in resources if r.type == EKS_CLUSTER):
+        name = get(cluster.props, "name")
+        if allowlisted(config, str(name if isinstance(name, str) else cluster.name)):
+            continue
+        own = [a for a in addons if a.depends_on(cluster, "clusterName") or get(a.props, "clusterName") == name]
+        enforcing = [_enforces_network_policy(a) for a in own]
+        if None in enforcing:
+            continue
+        if not own:
+            yield cluster.urn, f"cluster {cluster.name} has no managed vpc-cni add-on, so no NetworkPolicy is enforced"
+        elif not any(enforcing):
+            yield cluster.urn, f"cluster {cluster.name}'s vpc-cni add-on does not enable network policy"
+
+
 # ---------------------------------------------------------------- EC2: launch templates, instances, networks
 
 
@@ -620,6 +664,7 @@ POLICIES = [
     eks_secrets_encryption,
     eks_private_endpoint,
     eks_control_plane_logs,
+    eks_network_policy,
     ec2_imdsv2,
     ebs_encrypted,
     no_public_ip,

@@ -110,6 +110,13 @@ def pod_admission(provider: str | None = None, actions: tuple[str, ...] = ("Deny
     ]
 
 
+def eks_with_vpc_cni(configuration: str | None) -> list:
+    """An EKS cluster and its vpc-cni add-on (clusterName computed from the cluster), with `configuration`."""
+    cluster = resource(EKS, {"name": "train"}, name="train")
+    addon = {"clusterName": "train", "addonName": "vpc-cni", "configurationValues": configuration}
+    return [cluster, resource("aws:eks/addon:Addon", addon, property_dependencies={"clusterName": [cluster.urn]})]
+
+
 GPU_TOLERATION = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
 
 CASES: dict[str, tuple[list, list]] = {
@@ -192,6 +199,10 @@ CASES: dict[str, tuple[list, list]] = {
     "aws-eks-control-plane-logs": (
         [resource(EKS, {"enabledClusterLogTypes": ["api"]})],
         [resource(EKS, {"enabledClusterLogTypes": ["api", "audit", "authenticator"]})],
+    ),
+    "aws-eks-network-policy": (
+        eks_with_vpc_cni(None),
+        eks_with_vpc_cni(json.dumps({"enableNetworkPolicy": "true"})),
     ),
     "aws-ec2-imdsv2": (
         [resource(LAUNCH_TEMPLATE, {"metadataOptions": {"httpTokens": "optional"}})],
@@ -595,6 +606,7 @@ UNKNOWN_CASES: dict[str, list] = {
     "aws-eks-secrets-encryption": [resource(EKS, {"encryptionConfig": UNKNOWN})],
     "aws-eks-private-endpoint": [resource(EKS, {"vpcConfig": {"endpointPublicAccess": UNKNOWN}})],
     "aws-eks-control-plane-logs": [resource(EKS, {"enabledClusterLogTypes": UNKNOWN})],
+    "aws-eks-network-policy": eks_with_vpc_cni(UNKNOWN),
     "aws-ec2-imdsv2": [resource(LAUNCH_TEMPLATE, {"metadataOptions": UNKNOWN})],
     "aws-s3-sse-kms": lake(
         ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", {"rules": UNKNOWN})
@@ -679,3 +691,12 @@ def test_a_binding_holds_only_on_its_own_cluster(pack):
     name = "k8s-privileged-namespace-admission"
     assert name not in violated(pack, a, b, namespace(provider=on_a, **FABRIC_LABEL), *pod_admission(provider=on_a))
     assert name in violated(pack, a, b, namespace(provider=on_b, **FABRIC_LABEL), *pod_admission(provider=on_a))
+
+
+def test_eks_network_policy_needs_the_clusters_own_vpc_cni_add_on(pack):
+    name = "aws-eks-network-policy"
+    enforcing = eks_with_vpc_cni(json.dumps({"enableNetworkPolicy": "true"}))
+    other = resource(EKS, {"name": "serve"}, name="serve")
+    assert name in violated(pack, resource(EKS, {"name": "train"}, name="train"))
+    assert name in violated(pack, *enforcing, other)
+    assert name not in violated(pack, *enforcing)
