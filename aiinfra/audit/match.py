@@ -98,6 +98,17 @@ class Translator:
             return UNRESOLVED
         return value
 
+    def best(self, value: Any) -> Any:
+        """`value` with every known identifier replaced and the rest left as planned (never UNRESOLVED)."""
+        if isinstance(value, str):
+            translated = self.text(value)
+            return value if translated is UNRESOLVED else translated
+        if isinstance(value, dict):
+            return {k: self.best(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.best(v) for v in value]
+        return value
+
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
             return self.text(value)
@@ -240,12 +251,12 @@ def _canonical(document: Any) -> Any:
         except ValueError:
             return document
 
-    def norm(value: Any) -> Any:
+    def norm(value: Any, in_list: bool = False) -> Any:
         if isinstance(value, dict):
             return {k: norm(v) for k, v in sorted(value.items())}
         if isinstance(value, list):
-            return sorted((norm(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
-        return [value] if isinstance(value, str) else value
+            return sorted((norm(v, True) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+        return [value] if isinstance(value, str) and not in_list else value
 
     if not isinstance(document, dict):
         return document
