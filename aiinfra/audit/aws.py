@@ -540,6 +540,9 @@ def addons(reader: Reader, cluster: Live) -> list[Live]:
             "addonVersion": addon.get("addonVersion"),
             "tags": tags,
         }
+        for key in ("configurationValues", "serviceAccountRoleArn"):
+            if addon.get(key):
+                props[key] = addon[key]
         ids = {"id": f"{cluster_name}:{name}", "arn": addon.get("addonArn", "")}
         found.append(Live(ADDON, region, f"{cluster_name}/{name}", props, tags, ids, parent=cluster_name))
     return found

@@ -188,7 +188,9 @@ class _Audit:
         try:
             return read()
         except Unsupported as err:
-            self.not_checked.append(NotChecked(what, f"the endpoint does not implement {err}"))
+            self.not_checked.append(
+                NotChecked(what, f"the endpoint does not implement {err}; the policy pack judged them as planned")
+            )
             self.unchecked_types.update(types)
             return []
 
@@ -287,6 +289,13 @@ def _records(audit: _Audit) -> list[Recorded]:
         records.append(_record(live, plan.urn, plan.name, plan.parent, plan.protect))
     for live in audit.unexpected:
         records.append(_record(live, unexpected_urn(audit.run, live), live.name, root.urn, True))
+    # What the endpoint could not show is judged as planned, so a rule that looks across resources (a cluster's
+    # add-ons, a bucket's settings) does not mistake "not read" for "absent".
+    for plan, _ in audit.planned:
+        if plan.type in audit.unchecked_types:
+            props = audit.tr.best(plan.inputs)
+            stand_in = Live(plan.type, None, plan.name, props, ids={"id": str(audit.tr.best(plan.id or ""))})
+            records.append(_record(stand_in, plan.urn, plan.name, plan.parent, plan.protect))
     return records
 
 

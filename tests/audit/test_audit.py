@@ -118,6 +118,27 @@ def break_extra_node_group(d: Deployment) -> None:
     )
 
 
+STRAY_BUCKET = "prod-scratch-exports"
+
+
+def break_stray_bucket(d: Deployment) -> None:
+    """A bucket made by hand with the stack's tags (so it looks like the stack's), with none of its settings."""
+    s3 = d.client("s3")
+    s3.create_bucket(Bucket=STRAY_BUCKET)
+    tags = [{"Key": "environment", "Value": STACK}, {"Key": "managed-by", "Value": "aiinfra"}]
+    s3.put_bucket_tagging(Bucket=STRAY_BUCKET, Tagging={"TagSet": tags})
+
+
+def break_admin_attachment(d: Deployment) -> None:
+    role = _physical(d, "aws:iam/role:Role", "train-aws-vision-role")
+    d.client("iam").attach_role_policy(RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+
+
+def _admin_attachment(d: Deployment) -> str:
+    role = _physical(d, "aws:iam/role:Role", "train-aws-vision-role")
+    return f"{URN}aws:iam/rolePolicyAttachment:RolePolicyAttachment::{role}/AdministratorAccess"
+
+
 BREAKS = [
     break_encryption,
     break_public_acl,
@@ -125,6 +146,8 @@ BREAKS = [
     break_wildcard_policy,
     break_imdsv1,
     break_extra_node_group,
+    break_stray_bucket,
+    break_admin_attachment,
 ]
 
 
@@ -307,10 +330,28 @@ EXPECTED = [
         f"{URN}aws:eks/nodeGroup:NodeGroup::train-aws-prod/{EXTRA_NODE_GROUP}",
         "",
     ),
+    (
+        "stack-tagged bucket made by hand",
+        "aws-s3-sse-kms",
+        f"{URN}aws:s3/bucket:Bucket::{STRAY_BUCKET}",
+        "unexpected",
+        f"{URN}aws:s3/bucket:Bucket::{STRAY_BUCKET}",
+        "",
+    ),
+    (
+        "AdministratorAccess attached to a team role",
+        "aws-iam-no-admin-attachments",
+        _admin_attachment,
+        "unexpected",
+        _admin_attachment,
+        "",
+    ),
 ]
 
 
 def _resolve(deployment: Deployment, where) -> str:
+    if callable(where):
+        return str(where(deployment))
     return where if isinstance(where, str) else _urn(deployment, *where)
 
 
