@@ -40,6 +40,7 @@ IGNORED_PATHS = frozenset(
     {
         "scalingConfig.desiredSize",  # the cluster autoscaler owns it once the group exists
         "accessConfig.bootstrapClusterCreatorAdminPermissions",  # applies at creation only
+        "launchTemplate.version",  # the template's latest version: an output the offline plan cannot know
     }
 )
 UNORDERED = frozenset({"enabledClusterLogTypes", "subnetIds", "securityGroupIds", "securityGroups", "resources"})

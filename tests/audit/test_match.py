@@ -109,14 +109,18 @@ def test_numbers_strings_and_unordered_lists_compare_by_value():
         "ng",
         {
             "scalingConfig": {"maxSize": 4.0, "desiredSize": 0.0},
-            "launchTemplate": {"version": "1"},
+            "updateConfig": {"maxUnavailable": "1"},
             "subnetIds": ["a", "b"],
         },
     )
     deployed = live(
         aws.NODE_GROUP,
         "ng",
-        {"scalingConfig": {"maxSize": 4, "desiredSize": 3}, "launchTemplate": {"version": 1}, "subnetIds": ["b", "a"]},
+        {
+            "scalingConfig": {"maxSize": 4, "desiredSize": 3},
+            "updateConfig": {"maxUnavailable": 1},
+            "subnetIds": ["b", "a"],
+        },
     )
     assert compare(plan, deployed, Translator()).changes == []  # desiredSize is the autoscaler's
     deployed.props["scalingConfig"]["maxSize"] = 8
