@@ -158,6 +158,7 @@ class _Audit:
         self.run = run
         self.stack = stack
         self.regions = sorted(set(targets.values()))
+        self.left_out = set(targets_all) - set(targets)
         by_urn = run.by_urn()
         every_region = set(self.regions) == set(targets_all.values())
         self.planned: list[tuple[Recorded, str | None]] = []
@@ -195,6 +196,10 @@ class _Audit:
             return []
 
     def stack_tagged(self, live: Live) -> bool:
+        """Carries the stack's tags, and belongs to no cluster or lake left out by --region (IAM is global)."""
+        owner = live.tags.get("aiinfra-cluster") or live.tags.get("aiinfra-lake")
+        if owner in self.left_out:
+            return False
         return live.tags.get("environment") == self.stack and live.tags.get(MANAGED_BY[0]) == MANAGED_BY[1]
 
     def plans_of(self, *types: str) -> list[Recorded]:
