@@ -14,15 +14,27 @@ $(BIN)/aiinfra: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[workloads,dev]'
 	touch $@
 
+# An environment of its own, $(1), installed from the complete lock $(2) without resolving, by uv.
+define locked-venv
+	rm -rf $(1)
+	$(PY) -m venv $(1)
+	$(1)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
+	$(1)/bin/uv pip install --quiet --no-cache --python $(1)/bin/python --no-deps --requirement $(2)
+	touch $@
+endef
+
 # The XLA trainer's own environment (torch_xla with the torch 2.9.0 it was built for; the main one pins 2.13.0),
 # which tests/workload/test_training_xla.py runs the trainer in. A complete lock, installed without resolving, by
 # uv (parallel downloads: about 1 min cold on 2 cores where pip takes 3 min 18 s), without a cache (5.9 GB is enough).
 $(XLA_VENV)/.installed: $(XLA_LOCK)
-	rm -rf $(XLA_VENV)
-	$(PY) -m venv $(XLA_VENV)
-	$(XLA_VENV)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(XLA_VENV)/bin/uv pip install --quiet --no-cache --python $(XLA_VENV)/bin/python --no-deps --requirement $(XLA_LOCK)
-	touch $@
+	$(call locked-venv,$(XLA_VENV),$(XLA_LOCK))
+
+# checkov, which tests/e2e/test_checkov.py runs on the exported manifests, in an environment of its own (it pins
+# boto3 1.35); the lock is complete and installed without resolving, like the XLA one.
+CHECKOV_LOCK := tests/checkov-requirements.txt
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed: $(CHECKOV_LOCK)
+	$(call locked-venv,$(CHECKOV_VENV),$(CHECKOV_LOCK))
 
 run: $(BIN)/aiinfra
 	$(BIN)/aiinfra plan --stack $(STACK)
@@ -48,7 +60,7 @@ $(AZURITE): | $(BIN)/aiinfra
 		--no-save --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 	touch $@
 
-test: lint browser $(AZURITE) $(XLA_VENV)/.installed
+test: lint browser $(AZURITE) $(XLA_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest -n 2
 
 bench: $(BIN)/aiinfra
@@ -57,4 +69,4 @@ bench: $(BIN)/aiinfra
 	$(BIN)/python bench/serve.py --quick
 
 clean:
-	rm -rf $(VENV) $(XLA_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(XLA_VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache

@@ -5,12 +5,14 @@ their fabric's devices and reach their own cloud's lake."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from components.kubernetes.fabric import TCPXO_DAEMON_IMAGE
 from tests.e2e.test_cli import run_cli
 from tests.e2e.test_pod_admission import admitted_pods, privileged_team_namespaces
 
@@ -90,4 +92,58 @@ def test_every_fabrics_training_pod_is_admitted_by_its_clusters_admission_policy
         "hy-gcp/train-rdma",
         "hy-gcp/train-tcpxo",
         "hy-onprem/train-onprem-ib",
+    ]
+
+
+REGISTRIES = {
+    # cluster → how its own cloud's registry names the images (tests/component/test_registry.py checks each).
+    "hy-aws": r"\d{12}\.dkr\.ecr\.us-east-1\.amazonaws\.com/hybrid/",
+    "hy-gcp": r"us-central1-docker\.pkg\.dev/[a-z0-9-]+/aiinfra-hybrid/",
+    "hy-azure": r"acr[0-9a-f]+\.azurecr\.io/",
+    "hy-onprem": r"harbor\.rack\.example\.com/aiinfra/",
+}
+
+
+def team_containers(exported: Path) -> list[tuple[str, str, str]]:
+    """(cluster, object file, image) of every container and init container in a team namespace."""
+    found = []
+    for path in sorted((exported / "kubernetes").glob("*/*_team-*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            found += [(path.parent.name, path.name, image) for image in _images(document)]
+    return found
+
+
+def _images(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["image"]] if isinstance(node.get("image"), str) and "name" in node else []
+        return own + [image for value in node.values() for image in _images(value)]
+    if isinstance(node, list):
+        return [image for value in node for image in _images(value)]
+    return []
+
+
+def test_every_team_container_runs_an_image_built_here_by_digest_from_its_clouds_registry(exported):
+    containers = team_containers(exported)
+    assert {cluster for cluster, _, _ in containers} == set(REGISTRIES)
+    vendor = []
+    for cluster, source, image in containers:
+        if re.match(rf"^{REGISTRIES[cluster]}aiinfra-(training|training-xla|serving)@sha256:[0-9a-f]{{64}}$", image):
+            continue
+        vendor.append((cluster, source, image))
+    # The one reviewed vendor sidecar (aiinfra.core.exceptions.REVIEWED_SIDECARS): Google publishes the TCPXO
+    # receive-datapath manager by tag only.
+    assert vendor == [("hy-gcp", "jobset_team-nlp_train-tcpxo.yaml", TCPXO_DAEMON_IMAGE)]
+    plan = json.loads((exported / "plan.json").read_text())
+    built = [s for s in plan["steps"] if s["newState"]["type"] == "docker-build:index:Image"]
+    # One build per image per registry: XLA only where TPU pools train.
+    assert sorted(s["urn"].rsplit("::", 1)[1] for s in built) == [
+        "aws-images-aiinfra-serving",
+        "aws-images-aiinfra-training",
+        "azure-images-aiinfra-serving",
+        "azure-images-aiinfra-training",
+        "gcp-images-aiinfra-serving",
+        "gcp-images-aiinfra-training",
+        "gcp-images-aiinfra-training-xla",
+        "onprem-images-aiinfra-serving",
+        "onprem-images-aiinfra-training",
     ]

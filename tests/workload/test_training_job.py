@@ -5,6 +5,7 @@ fabric wiring a user would notice missing; refusals."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pulumi_kubernetes as k8s
 import pytest
@@ -16,6 +17,7 @@ from components.kubernetes.fabric import pod_security_level
 from tests.conftest import one
 from tests.k8s_schema import assert_valid, manifest
 from workloads.deploy.training_job import (
+    RUN_AS,
     TRAINING_IMAGE,
     XLA_TRAINING_IMAGE,
     TrainingJob,
@@ -226,12 +228,17 @@ def test_pods_are_locked_down_non_root_with_shm_and_tolerate_the_pool(run_mocked
     spec = pod_of(jobset)["spec"]
     assert spec["securityContext"]["runAsUser"] != 0
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["securityContext"]["runAsUser"] > 10000  # checkov CKV_K8S_40: no uid the host may have
     assert trainer_of(jobset)["securityContext"] == {
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
+    assert spec["automountServiceAccountToken"] is False
     assert {"name": "dshm", "emptyDir": {"medium": "Memory"}} in spec["volumes"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "16Gi"}} in spec["volumes"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in trainer_of(jobset)["volumeMounts"]
     assert {"key": "dedicated", "operator": "Equal", "value": "training", "effect": "NoSchedule"} in spec["tolerations"]
     assert spec["serviceAccountName"] == "workload"
     assert trainer_of(jobset)["image"] == IMAGE
@@ -301,3 +308,12 @@ def test_onprem_pods_are_sized_from_the_pools_declared_node_size(run_mocked):
     jobset, _ = render(run_mocked, "onprem", "H100:8", shape=shape)
     limits = trainer_of(jobset)["resources"]["limits"]
     assert (limits["cpu"], limits["memory"]) == ("201", "1740Gi")
+
+
+@pytest.mark.parametrize("image", [TRAINING_IMAGE, XLA_TRAINING_IMAGE])
+def test_the_images_run_as_the_pods_user(image):
+    """The pod's runAsUser owns nothing in the image but must be the user the image was built for."""
+    dockerfile = (Path(__file__).resolve().parents[2] / image.dockerfile).read_text()
+    users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert users == [f"{RUN_AS}:{RUN_AS}"]
+    assert f"useradd --uid {RUN_AS} " in dockerfile

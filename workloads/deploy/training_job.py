@@ -53,10 +53,13 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 EXCLUSIVE_TOPOLOGY = "alpha.jobset.sigs.k8s.io/exclusive-topology"
 AZURE_WORKLOAD_IDENTITY_LABEL = {"azure.workload.identity/use": "true"}
 """AKS injects the workload-identity token only into pods carrying this label."""
-RUN_AS = 1000
-"""uid and gid of the `trainer` user of the training image."""
+RUN_AS = 10001
+"""uid and gid of the `trainer` user of the training image: above 10000, so it is no user of the host's."""
 SHM_PATH = "/dev/shm"
 SCRATCH_PATH = "/scratch"
+TMP_PATH = "/tmp"
+TMP_SIZE = "16Gi"
+"""The writable emptyDir at /tmp (HOME, compiler and kernel caches): the root filesystem is read-only."""
 LOCAL_NVME_CLASS = "local-nvme"
 """The on-prem StorageClass of local NVMe (components.kubernetes.onprem)."""
 
@@ -219,8 +222,16 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
     accelerators.update(wiring.resources)
     env.update(wiring.env)
     annotations = dict(wiring.annotations)
-    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory"}}, *wiring.volumes]
-    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": SHM_PATH}, *wiring.mounts]
+    volumes: list[dict[str, Any]] = [
+        {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
+        *wiring.volumes,
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "dshm", "mountPath": SHM_PATH},
+        {"name": "tmp", "mountPath": TMP_PATH},
+        *wiring.mounts,
+    ]
     init_containers = list(wiring.init_containers)
     capabilities = list(wiring.capabilities)
     if shape.tpu is not None:
@@ -247,6 +258,7 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
         "securityContext": {
             "runAsNonRoot": True,
             "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"], **({"add": capabilities} if capabilities else {})},
         },
     }
@@ -254,6 +266,8 @@ def pod_template(name: str, service: str, args: TrainingJobArgs, labels: Mapping
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": args.service_account,
+        # The trainer never calls the Kubernetes API; the clouds' workload identities inject tokens of their own.
+        "automountServiceAccountToken": False,
         "nodeSelector": node_selector,
         "tolerations": accelerator_tolerations(shape) + taint_tolerations(args.pool_taints),
         "securityContext": {
