@@ -1,8 +1,14 @@
 """Spec → component Args, without Pulumi running."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
 from aiinfra.core.catalog import Fabric
-from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url, service_egress
+from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url, registry_args, service_egress
 from aiinfra.spec import build_platform
+from aiinfra.stack import read_team_files
 from components.kubernetes.tenancy import ServiceEgress
 
 PLATFORM = build_platform(
@@ -162,3 +168,31 @@ def test_team_namespaces_may_reach_only_the_lakes_of_their_cloud():
         ("52.216.0.0/15", (443,)),
     ]
     assert lake_egress(platform, "azure") == ()
+
+
+def test_each_cloud_gets_one_registry_with_exactly_the_images_its_clusters_pull():
+    stacks = Path(__file__).resolve().parents[2] / "stacks"
+    raw = yaml.safe_load((stacks / "Pulumi.hybrid.yaml").read_text())["config"]["aiinfra:platform"]
+    platform = build_platform(raw, read_team_files(stacks), stack="hybrid")
+    clusters = {
+        c.name: SimpleNamespace(adapter=SimpleNamespace(name=c.name, private_endpoint_subnet_id="pe", vnet_id="vnet"))
+        for c in platform.clusters
+    }
+    registries = registry_args(platform, "hybrid", clusters, "/src")  # type: ignore[arg-type]  # stand-in clusters
+    assert sorted(registries) == ["aws-images", "azure-images", "gcp-images", "onprem-images"]
+    images = {name: [i.repository for i in args.images] for name, args in registries.items()}
+    assert images["gcp-images"] == ["aiinfra-serving", "aiinfra-training", "aiinfra-training-xla"]
+    assert images["aws-images"] == ["aiinfra-serving", "aiinfra-training"]
+    assert {name: args.region for name, args in registries.items()} == {
+        "aws-images": "us-east-1",
+        "gcp-images": "us-central1",
+        "azure-images": "eastus",
+        "onprem-images": None,
+    }
+    assert registries["onprem-images"].url == "harbor.rack.example.com/aiinfra"
+    assert [p.name for p in registries["gcp-images"].pullers] == ["hy-gcp"]
+    azure = registries["azure-images"]
+    assert (azure.private_endpoint_subnet_id, azure.vnet_id) == ("pe", "vnet")
+    assert registries["aws-images"].private_endpoint_subnet_id is None
+    assert all(args.protect for args in registries.values() if args.cloud != "onprem")
+    assert {args.context for args in registries.values()} == {"/src"}
