@@ -648,6 +648,56 @@ def sg_no_world_admin_ingress(props: dict[str, Any], args: ResourceValidationArg
                     yield f"allows port {port} from {cidr}"
 
 
+ECR_REPOSITORY = "aws:ecr/repository:Repository"
+
+
+@resource_rule(
+    name="aws-ecr-immutable-tags",
+    description="ECR repositories refuse to overwrite a tag, so a tag names one image for good.",
+    types=[ECR_REPOSITORY],
+    severity=Severity.MEDIUM,
+    remediation="Set image_tag_mutability='IMMUTABLE' (or IMMUTABLE_WITH_EXCLUSION for a build-cache tag); "
+    "ImageRegistry does.",
+    control=checkov_control("CKV_AWS_51", "Ensure ECR Image Tags are immutable"),
+    domain=DOMAIN,
+)
+def ecr_immutable_tags(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    mutability = get(props, "imageTagMutability")
+    if mutability is not UNKNOWN and mutability not in ("IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION"):
+        yield f"image tags are {mutability or 'MUTABLE'}: a push can replace what a tag names"
+
+
+@resource_rule(
+    name="aws-ecr-scan-on-push",
+    description="ECR repositories scan every image for vulnerabilities when it is pushed.",
+    types=[ECR_REPOSITORY],
+    severity=Severity.MEDIUM,
+    remediation="Set image_scanning_configuration={'scan_on_push': True}; ImageRegistry does.",
+    control=checkov_control("CKV_AWS_163", "Ensure ECR image scanning on push is enabled"),
+    domain=DOMAIN,
+    standards=(eks("5.1.1"),),
+)
+def ecr_scan_on_push(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if not_true(get(props, "imageScanningConfiguration", "scanOnPush")):
+        yield "images are not scanned on push"
+
+
+@resource_rule(
+    name="aws-ecr-kms",
+    description="ECR repositories encrypt images with a KMS key, not only with ECR's AES-256 default.",
+    types=[ECR_REPOSITORY],
+    severity=Severity.MEDIUM,
+    remediation="Set encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': key.arn}]; ImageRegistry "
+    "does, with a key of its own.",
+    control=checkov_control("CKV_AWS_136", "Ensure that ECR repositories are encrypted using KMS"),
+    domain=DOMAIN,
+)
+def ecr_kms(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    encryption = get(props, "encryptionConfigurations", 0, "encryptionType")
+    if encryption is not UNKNOWN and encryption != "KMS":
+        yield f"images are encrypted with {encryption or 'AES256 (the default)'}, not a KMS key"
+
+
 POLICIES = [
     s3_sse_kms,
     s3_public_access_block,
@@ -669,4 +719,7 @@ POLICIES = [
     ebs_encrypted,
     no_public_ip,
     sg_no_world_admin_ingress,
+    ecr_immutable_tags,
+    ecr_scan_on_push,
+    ecr_kms,
 ]

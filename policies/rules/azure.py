@@ -270,6 +270,56 @@ def keyvault_purge_protection(props: dict[str, Any], _args: ResourceValidationAr
         yield "purge protection is off"
 
 
+CONTAINER_REGISTRY = "azure-native:containerregistry:Registry"
+
+
+@resource_rule(
+    name="azure-acr-admin-disabled",
+    description="Container registries have no admin user: pushes and pulls authenticate with Entra ID identities.",
+    types=[CONTAINER_REGISTRY],
+    severity=Severity.HIGH,
+    remediation="Set admin_user_enabled=False and grant AcrPull/AcrPush roles instead; ImageRegistry does.",
+    control=checkov_control("CKV_AZURE_137", "Ensure ACR admin account is disabled"),
+    domain=DOMAIN,
+)
+def acr_admin_disabled(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "adminUserEnabled")):
+        yield "the admin user is enabled: its shared password pushes and pulls everything"
+
+
+@resource_rule(
+    name="azure-acr-no-anonymous-pull",
+    description="Container registries refuse unauthenticated pulls.",
+    types=[CONTAINER_REGISTRY],
+    severity=Severity.HIGH,
+    remediation="Set anonymous_pull_enabled=False; ImageRegistry does.",
+    control=checkov_control("CKV_AZURE_138", "Ensures that ACR disables anonymous pulling of images"),
+    domain=DOMAIN,
+)
+def acr_no_anonymous_pull(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if is_true(get(props, "anonymousPullEnabled")):
+        yield "anyone on the network can pull its images"
+
+
+@resource_rule(
+    name="azure-acr-private",
+    description="Container registries are closed to the internet: public network access is off, or it denies "
+    "every address but the listed ones.",
+    types=[CONTAINER_REGISTRY],
+    severity=Severity.HIGH,
+    remediation="Set public_network_access='Disabled' and reach the registry through a private endpoint, or "
+    "network_rule_set default_action 'Deny' with the pushing machines' ip_rules (ImageRegistry's push_cidrs).",
+    control=checkov_control("CKV_AZURE_139", "Ensure ACR set to disable public networking"),
+    domain=DOMAIN,
+)
+def acr_private(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    access, default = get(props, "publicNetworkAccess"), get(props, "networkRuleSet", "defaultAction")
+    if access is UNKNOWN or default is UNKNOWN or access == "Disabled":
+        return
+    if default != "Deny":
+        yield "public network access is on and allows every address"
+
+
 POLICIES = [
     aks_local_accounts_disabled,
     aks_rbac,
@@ -285,4 +335,7 @@ POLICIES = [
     storage_no_shared_key,
     storage_default_deny,
     keyvault_purge_protection,
+    acr_admin_disabled,
+    acr_no_anonymous_pull,
+    acr_private,
 ]

@@ -16,6 +16,7 @@ from .common import (
     UNKNOWN,
     WORLD,
     Control,
+    checkov_control,
     get,
     is_false,
     is_true,
@@ -489,6 +490,25 @@ def gcp_kms_key_rotation(props: dict[str, Any], args: ResourceValidationArgs) ->
         yield f"rotation period {period} is longer than {max_days:g} days"
 
 
+ARTIFACT_REPOSITORY = "gcp:artifactregistry/repository:Repository"
+
+
+@resource_rule(
+    name="gcp-artifact-registry-cmek",
+    description="Artifact Registry repositories encrypt images with a customer-managed Cloud KMS key.",
+    types=[ARTIFACT_REPOSITORY],
+    severity=Severity.MEDIUM,
+    remediation="Set kms_key_name to a CryptoKey the Artifact Registry service agent may use; ImageRegistry does.",
+    control=checkov_control(
+        "CKV_GCP_84", "Ensure Artifact Registry Repositories are encrypted with Customer Supplied Encryption Keys"
+    ),
+    domain=DOMAIN,
+)
+def artifact_registry_cmek(props: dict[str, Any], _args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "kmsKeyName") is None:
+        yield "images are encrypted with a Google-managed key"
+
+
 POLICIES = [
     gke_private_nodes,
     gke_secrets_encryption,
@@ -512,4 +532,5 @@ POLICIES = [
     gcs_cmek,
     gcs_no_public_members,
     gcp_kms_key_rotation,
+    artifact_registry_cmek,
 ]

@@ -136,7 +136,7 @@ EKS_ITEMS = _items(
         (
             "5.1.1",
             "Ensure Image Vulnerability Scanning using Amazon ECR image scanning or a third party provider",
-            ACCOUNT_SERVICE,
+            "",
         ),
         ("5.1.2", "Minimize user access to Amazon ECR", ACCOUNT_SERVICE),
         ("5.1.3", "Minimize cluster access to read-only for Amazon ECR", ""),

@@ -119,6 +119,9 @@ def eks_with_vpc_cni(configuration: str | None) -> list:
 
 GPU_TOLERATION = {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
 
+ECR = "aws:ecr/repository:Repository"
+ACR = "azure-native:containerregistry:Registry"
+ARTIFACT_REPOSITORY = "gcp:artifactregistry/repository:Repository"
 CASES: dict[str, tuple[list, list]] = {
     # AWS
     "aws-s3-sse-kms": (lake(sse("AES256")), lake(sse("aws:kms"))),
@@ -139,6 +142,52 @@ CASES: dict[str, tuple[list, list]] = {
     "aws-s3-versioning": (
         lake(("aws:s3/bucketVersioning:BucketVersioning", {"versioningConfiguration": {"status": "Suspended"}})),
         lake(("aws:s3/bucketVersioning:BucketVersioning", {"versioningConfiguration": {"status": "Enabled"}})),
+    ),
+    "aws-ecr-immutable-tags": (
+        [resource(ECR, {"imageTagMutability": "MUTABLE"}), resource(ECR, {}, name="default")],
+        [resource(ECR, {"imageTagMutability": "IMMUTABLE_WITH_EXCLUSION"})],
+    ),
+    "aws-ecr-scan-on-push": (
+        [resource(ECR, {"imageScanningConfiguration": {"scanOnPush": False}})],
+        [resource(ECR, {"imageScanningConfiguration": {"scanOnPush": True}})],
+    ),
+    "aws-ecr-kms": (
+        [resource(ECR, {"encryptionConfigurations": [{"encryptionType": "AES256"}]})],
+        [resource(ECR, {"encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": "arn:aws:kms:k"}]})],
+    ),
+    "azure-acr-admin-disabled": (
+        [resource(ACR, {"adminUserEnabled": True})],
+        [resource(ACR, {"adminUserEnabled": False})],
+    ),
+    "azure-acr-no-anonymous-pull": (
+        [resource(ACR, {"anonymousPullEnabled": True})],
+        [resource(ACR, {"anonymousPullEnabled": False})],
+    ),
+    "azure-acr-private": (
+        [
+            resource(ACR, {"publicNetworkAccess": "Enabled"}),
+            resource(ACR, {"networkRuleSet": {"defaultAction": "Allow"}}, name="open"),
+        ],
+        [
+            resource(ACR, {"publicNetworkAccess": "Disabled"}),
+            resource(
+                ACR,
+                {
+                    "publicNetworkAccess": "Enabled",
+                    "networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"iPAddressOrRange": "203.0.113.7"}]},
+                },
+                name="pushers",
+            ),
+        ],
+    ),
+    "gcp-artifact-registry-cmek": (
+        [resource(ARTIFACT_REPOSITORY, {"format": "DOCKER"})],
+        [
+            resource(
+                ARTIFACT_REPOSITORY,
+                {"format": "DOCKER", "kmsKeyName": "projects/p/locations/l/keyRings/r/cryptoKeys/k"},
+            )
+        ],
     ),
     "aws-kms-key-rotation": (
         [resource("aws:kms/key:Key", {"enableKeyRotation": False})],
