@@ -2,7 +2,7 @@
 
 `estimate()` is the plan JSON's `cost` object. Figures are list prices (on-demand machines, first storage
 tier), so spot and reserved pools are upper bounds marked `estimate`; usage-billed items (data transfer,
-NAT and endpoint data processing, disks, logs, keys, load balancers) are not priced.
+NAT and endpoint data processing, disks, logs, keys, load balancers, image registries) are not priced.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ RESERVED_NOTE = (
 )
 ONPREM_NOTE = "on-prem pools are owned hardware: priced at 0"
 UNPRICED_NOTE = (
-    "not priced: data transfer, NAT and endpoint data processing, GCP Cloud NAT, disks, logs, keys, load balancers"
+    "not priced: data transfer, NAT and endpoint data processing, GCP Cloud NAT, disks, logs, keys, load balancers, "
+    "image registries (storage; ACR Premium is a daily fee)"
 )
 
 
