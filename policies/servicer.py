@@ -37,7 +37,6 @@ from functools import cached_property
 from inspect import isawaitable, signature
 from typing import Any, NamedTuple
 
-import pulumi
 from google.protobuf import json_format
 from pulumi_policy import (
     EnforcementLevel,
@@ -71,7 +70,9 @@ proto: Any = sdk.proto  # pyright: ignore[reportPrivateImportUsage]
 _Base: Any = sdk._PolicyAnalyzerServicer  # pyright: ignore[reportPrivateUsage]
 _NotApplicableError: Any = sdk._NotApplicableError  # pyright: ignore[reportPrivateUsage]
 _PRIVATE = "_PolicyAnalyzerServicer__"
-_SETTINGS_TAKE_ORGANIZATION = "organization" in signature(pulumi.runtime.Settings).parameters
+_runtime: Any = sdk.pulumi.runtime  # pyright: ignore[reportPrivateImportUsage]
+"""`pulumi.runtime` as the SDK's servicer reaches it (the pack itself imports no Pulumi SDK)."""
+_SETTINGS_TAKE_ORGANIZATION = "organization" in signature(_runtime.Settings).parameters
 """What the SDK's `_configure_runtime_settings` asks `inspect.signature` on every call."""
 _UNKNOWN_SENTINELS = frozenset(
     {
@@ -236,8 +237,8 @@ class FastServicer(_Base):
 
     def _configure_runtime_settings(self) -> None:
         """The SDK's, with `Settings`'s signature inspected once rather than per call."""
-        for key, value in pulumi.runtime.get_config_env().items():
-            pulumi.runtime.set_config(key, value)
+        for key, value in _runtime.get_config_env().items():
+            _runtime.set_config(key, value)
         if "PULUMI_PROJECT" in os.environ and "PULUMI_STACK" in os.environ and "PULUMI_DRY_RUN" in os.environ:
             settings_args: dict[str, Any] = {
                 "project": os.environ["PULUMI_PROJECT"],
@@ -246,7 +247,7 @@ class FastServicer(_Base):
             }
             if _SETTINGS_TAKE_ORGANIZATION:
                 settings_args["organization"] = os.environ.get("PULUMI_ORGANIZATION", "organization")
-            pulumi.runtime.configure(pulumi.runtime.Settings(**settings_args))
+            _runtime.configure(_runtime.Settings(**settings_args))
 
     def shared_provider(self, request: Any) -> PolicyProviderResource | None:
         """The SDK's provider resource for `request`, decoded once for every request carrying the same one."""
