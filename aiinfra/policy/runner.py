@@ -22,11 +22,14 @@ from aiinfra.policy.waivers import WAIVERS_KEY, Waiver, parse_waivers
 
 DEFAULT_PACK_DIR = "policies"
 RESOURCES_PER_PROCESS = 1250
-"""Resources per copy of a pack: a second copy from 2,500 resources (on 2 or more cores). `aiinfra plan`
-starts it after the program has run, so its start is on the plan's path: 1.2-2.6 s on the shared 2-core VM
-(2026-12-03, load average 4-8), for a saving of 25-50 % of the round. Start plus first round, one copy
-against two: prod (453 resources) 0.8-0.9 s against 1.8-2.2 s; 3,342 resources 6.7 and 9.4 s against 6.2
-and 7.4 s."""
+"""Resources per copy of a pack beyond the copies started with the program: a third copy from 3,750 resources
+(on 3 or more cores). More copies start after the program has run, so their start is on the plan's path."""
+PROCESSES_AT_START = 2
+"""Copies of a pack `aiinfra plan` starts while the program runs, which hides their start (the program keeps
+one core busy). Measured on the 2-core VM, idle, first round after a 3 s program-length wait, then the median
+of 5 rounds (2026-12-03, 17:16 UTC): prod (471 resources) one copy 480-645 ms then 493-509 ms, two copies
+364-408 ms then 386-424 ms; dev one copy 120-166 ms then 97-121 ms, two 88-105 ms then 95-102 ms. Started
+after the program instead, the second copy cost more than it saved below ~2,500 resources."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ def _waive(
 
 
 def processes_for(resources: int) -> int:
-    return max(1, min(os.cpu_count() or 1, resources // RESOURCES_PER_PROCESS))
+    """Copies of a pack for a plan of `resources` (0: those started with the program), at most one per core."""
+    return max(1, min(os.cpu_count() or 1, max(PROCESSES_AT_START, resources // RESOURCES_PER_PROCESS)))
 
 
 def resolve_packs(

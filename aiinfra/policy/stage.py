@@ -1,5 +1,6 @@
 """The policy stage of `aiinfra plan`. The packs start while the program runs (a pack takes about
-as long to import as a small program takes to plan), then analyze what it registered."""
+as long to import as a small program takes to plan), `runner.PROCESSES_AT_START` copies each, then analyze
+what it registered."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def _start(packs: list[Path], context: StackContext) -> list[PolicyAnalyzer]:
     started: list[PolicyAnalyzer] = []
     try:
         for pack in packs:
-            started.append(PolicyAnalyzer(pack, context))
+            started.append(PolicyAnalyzer(pack, context, processes_for(0)))
     except BaseException:
         for analyzer in started:
             analyzer.close()
