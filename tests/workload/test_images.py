@@ -51,6 +51,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from components.registry import dockerfile_sources
 from workloads.shared.export import export_model
 from workloads.shared.lake_url import OBJECT_STORES, storage_options
 from workloads.shared.model import RECIPES, Transformer
@@ -108,22 +109,9 @@ def requirements_of(image: str) -> Path:
     return REPO / "workloads" / image.partition("-")[0] / "requirements.txt"
 
 
-def copy_instructions(dockerfile: Path) -> list[tuple[list[str], str]]:
-    """(sources, destination) of each COPY of build-context files, continuation lines joined."""
-    text = dockerfile.read_text().replace("\\\n", " ")
-    copies = []
-    for line in text.splitlines():
-        words = shlex.split(line, comments=True)
-        if not words or words[0].upper() != "COPY":
-            continue
-        args = [w for w in words[1:] if not w.startswith("--")]
-        copies.append((args[:-1], args[-1]))
-    return copies
-
-
 def assemble(dockerfile: Path, root: Path) -> None:
     """Lay out the image's WORKDIR as its COPY lines do; copies to absolute paths (build inputs) are skipped."""
-    for sources, destination in copy_instructions(dockerfile):
+    for sources, destination in dockerfile_sources(dockerfile):
         if destination.startswith("/"):
             continue
         for source in sources:
