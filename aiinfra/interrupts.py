@@ -14,10 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from aiinfra.core.errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 
@@ -27,9 +29,37 @@ _temporary_paths: set[Path] = set()
 _EXIT_CODES = {signal.SIGINT: (EXIT_INTERRUPTED, "interrupted"), signal.SIGTERM: (EXIT_TERMINATED, "terminated")}
 
 
-def track_child(process: subprocess.Popen) -> None:
-    """Kill `process` if the command is stopped before `forget_child(process)`."""
-    _children.add(process)
+class _ChildStarts:
+    """A stop waits for a child being started on another thread (the policy packs start beside the program),
+    then starts no more: `lock` is held while a child is started and tracked, and by a stop until exit.
+    Signal handlers run on the main thread, so a stop there while it holds the lock would wait for itself:
+    it is deferred until the child is tracked."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.on_main_thread = False
+        self.deferred_signal: int | None = None
+
+
+_starts = _ChildStarts()
+
+
+def start_child(command: Sequence[str], **popen_args: Any) -> subprocess.Popen:
+    """`subprocess.Popen(command, **popen_args)`, killed if the command is stopped before
+    `forget_child(process)`. Starting and tracking are one step, so no stop falls between them."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if on_main_thread:
+        _starts.on_main_thread = True
+    try:
+        with _starts.lock:
+            process = subprocess.Popen(command, **popen_args)
+            _children.add(process)
+    finally:
+        if on_main_thread:
+            _starts.on_main_thread = False
+    if on_main_thread and _starts.deferred_signal is not None:
+        _stop(_starts.deferred_signal, None)
+    return process
 
 
 def forget_child(process: subprocess.Popen) -> None:
@@ -66,6 +96,10 @@ def temporary_path(path: Path) -> Iterator[Path]:
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
+    if _starts.on_main_thread:
+        _starts.deferred_signal = signum
+        return
+    _starts.lock.acquire()  # never released: this process exits below
     alive = [process for process in _children if process.poll() is None]
     for process in alive:
         _signal_child(process, signal.SIGTERM)

@@ -20,7 +20,7 @@ from typing import IO, Any
 import aiinfra
 from aiinfra.core.errors import EXIT_OK, EXIT_POLICY, InputError, Problem
 from aiinfra.cost import estimate
-from aiinfra.interrupts import forget_child, kill_child_group, temporary_path, track_child
+from aiinfra.interrupts import forget_child, kill_child_group, start_child, temporary_path
 from aiinfra.plan.diff import is_plan_document
 from aiinfra.spec import PlatformSpec
 from aiinfra.stack import load_project
@@ -113,7 +113,6 @@ def _planned_at_ref(
                 return
             with (scratch / "out.json").open("w+") as out, (scratch / "err.txt").open("w+") as err:
                 base = _start(scratch / "tree", prefix, stack, plan_args, out, err)
-                track_child(base)
                 try:
                     yield lambda: _finish(base, out, err, against, f"stack {stack!r} at {commit[:12]}")
                 finally:
@@ -144,7 +143,7 @@ def _start(tree: Path, prefix: str, stack: str, plan_args: list[str], out: IO, e
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
     command = [sys.executable, "-m", "aiinfra.cli", "-C", str(project), "plan", "--stack", stack, "--json", *plan_args]
     # A session of its own: stopping it (kill_child_group) stops the packs it starts too, whatever its version.
-    return subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=err, start_new_session=True)
+    return start_child(command, cwd=project, env=env, stdout=out, stderr=err, start_new_session=True)
 
 
 def _finish(base: subprocess.Popen, out: IO, err: IO, against: str, what: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from aiinfra.core.errors import InputError, Problem
-from aiinfra.interrupts import forget_child, track_child
+from aiinfra.interrupts import forget_child, start_child
 from aiinfra.plan.engine import Recorded
 
 ENGINE_ADDRESS = "127.0.0.1:0"
@@ -106,7 +106,7 @@ class _AnalyzerProcess:
 
     def __init__(self, pack_dir: Path, env: Mapping[str, str]):
         self.pack_dir = pack_dir
-        self.process = subprocess.Popen(
+        self.process = start_child(
             [sys.executable, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, "."],
             cwd=pack_dir,
             env=dict(env),
@@ -114,7 +114,6 @@ class _AnalyzerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        track_child(self.process)
         self.output: collections.deque[str] = collections.deque(maxlen=40)
         self._port: Queue[str] = Queue(maxsize=1)
         self._readers = [

@@ -144,3 +144,47 @@ def test_a_stopped_local_train_stops_its_workers_and_says_one_line(tmp_path, sig
     assert err.rstrip().endswith(line) and "Traceback" not in err
     assert workers
     assert trainers(tmp_path) == []
+
+
+STOPPED_WHILE_STARTING = """
+import os, signal, subprocess, sys, threading, time
+from aiinfra import interrupts
+
+real_popen = subprocess.Popen
+
+def popen_then_stop(*args, **kwargs):
+    process = real_popen(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGTERM)  # the stop lands after the fork, before start_child returns
+    time.sleep(1.0)
+    return process
+
+subprocess.Popen = popen_then_stop
+sleeper = {"args": (["sleep", "60"],), "kwargs": {"stderr": subprocess.DEVNULL}}
+with interrupts.stop_hard_on_signals():
+    if sys.argv[1] == "main":
+        interrupts.start_child(*sleeper["args"], **sleeper["kwargs"])
+    else:
+        threading.Thread(target=interrupts.start_child, **sleeper).start()
+    time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("thread", ["main", "other"])
+def test_a_stop_while_a_child_starts_still_stops_that_child(thread):
+    """The policy packs start on a thread of their own while the program runs: a stop that lands between a
+    child's fork and its tracking must wait for it (another thread) or be deferred (the main thread)."""
+    stopped = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_WHILE_STARTING, thread],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, err = stopped.communicate(timeout=20)
+    finally:
+        if stopped.poll() is None:
+            os.killpg(stopped.pid, signal.SIGKILL)
+    assert (stopped.returncode, err) == (143, "terminated\n")
+    time.sleep(0.2)
+    assert session_processes(stopped.pid) == []
