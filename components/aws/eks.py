@@ -43,10 +43,14 @@ _DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 EKS_OIDC_ROOT_CA_THUMBPRINT = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEC2ContainerRegistryPullOnly",
     "AmazonEKS_CNI_Policy",
     "AmazonSSMManagedInstanceCore",
 )
+"""PullOnly (not ReadOnly, which also lists and describes every repository) is what the EKS node role guide
+names since 2024: the kubelet needs a registry token and image pulls, from the stack's repositories (their
+policies admit the node role) and from AWS's own add-on repositories in other accounts, which only an
+identity policy can allow (https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html)."""
 KEY_ADMIN_ACTIONS = (
     "kms:CancelKeyDeletion",
     "kms:CreateAlias",

@@ -303,7 +303,7 @@ def test_node_role_is_shared_and_narrow(plan):
         f"arn:aws:iam::aws:policy/{p}"
         for p in (
             "AmazonEKSWorkerNodePolicy",
-            "AmazonEC2ContainerRegistryReadOnly",
+            "AmazonEC2ContainerRegistryPullOnly",
             "AmazonEKS_CNI_Policy",
             "AmazonSSMManagedInstanceCore",
         )

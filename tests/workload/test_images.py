@@ -281,6 +281,13 @@ def test_each_image_gets_the_torch_the_tests_link(image):
     assert torch_of_image(image) == Version(TORCH.version).public
 
 
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 class Server:
     """`python -m workloads.serving` (the image's ENTRYPOINT) in the image tree with the image's interpreter, on a
     free port, its stdout and stderr (JSON log lines, and -X importtime's lines) in a file."""
@@ -307,6 +314,11 @@ class Server:
                 with contextlib.suppress(json.JSONDecodeError):
                     events.append(json.loads(line))
         return events
+
+    def not_json(self) -> list[str]:
+        """Lines that are neither JSON nor -X importtime's: a log pipeline could not parse them."""
+        lines = [line for line in self.lines() if not line.startswith("import time:")]
+        return [line for line in lines if not _is_json_object(line)]
 
     def imported(self) -> set[str]:
         """Every module the process imported (from -X importtime's `import time: self | cumulative | name`)."""
@@ -376,6 +388,7 @@ def test_the_serving_image_answers_a_completion_on_a_model_in_each_object_store(
         assert 1 <= body["usage"]["completion_tokens"] <= 4
         assert "aiinfra_" in http.get("/metrics").text
     assert server.stop() == -signal.SIGTERM, server.tail()
+    assert server.not_json() == []
     imported = server.imported()
     assert "workloads.serving.app" in imported
     assert sorted(m for m in imported if m in SERVER_MUST_NOT_IMPORT or m.startswith(NOT_IMPORTED_PACKAGES)) == []

@@ -112,6 +112,9 @@ def build_server(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C; return once the open requests are answered. (After SIGTERM, uvicorn
     re-raises it when done, so the process ends as terminated by the signal.)"""
+    from workloads.serving.logs import log_as_json
+
+    log_as_json()
     server = build_server(args)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C after its graceful shutdown
         server.run()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +38,19 @@ LOG_CONFIG: dict[str, Any] = {
     "loggers": {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         LOGGER.name: {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "py.warnings": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
     },
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
-"""uvicorn's `log_config`: its logs and ours as JSON on stderr (its access log is off: ours has more)."""
+"""uvicorn's `log_config`: its logs, ours, Python's warnings and any library's warnings (asyncio, fsspec) as
+JSON on stderr (its access log is off: ours has more)."""
+
+
+def log_as_json() -> None:
+    """From now on, every line the server writes is JSON: also warnings raised while importing torch (say, the
+    image has no NumPy), which come before uvicorn applies LOG_CONFIG. gRPC's C core (gcsfs reaches GCS's
+    control API through it) writes to stderr past Python's logging: it is kept to errors unless GRPC_VERBOSITY
+    says otherwise. Call before anything imports grpc."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    logging.config.dictConfig(LOG_CONFIG)
+    logging.captureWarnings(True)
