@@ -196,8 +196,7 @@ def registry_args(
 ) -> dict[str, RegistryArgs]:
     """Registry name → args: one registry per cloud whose workloads run the built images, holding exactly the
     images they run, pulled by exactly their clusters; placed where the spec's `registries` entry says, else
-    in the region of the first of those clusters (an Azure one gets its private endpoint in that cluster's
-    subnet)."""
+    in the region of the first of those clusters."""
     specs = {c.name: c for c in platform.clusters}
     settings = {r.cloud: r for r in platform.registries}
     registries = {}
@@ -207,7 +206,6 @@ def registry_args(
             for w in platform.workloads
             if builds_image(w) and w.cluster in names
         }
-        home = clusters.get(names[0])
         setting = settings.get(cloud)
         protect = setting.protect if setting and setting.protect is not None else is_production(stack)
         registries[f"{cloud}-images"] = RegistryArgs(
@@ -218,8 +216,6 @@ def registry_args(
             context=context,
             pullers=tuple(clusters[n].adapter for n in names if n in clusters),
             push_cidrs=tuple(setting.push_cidrs) if setting else (),
-            private_endpoint_subnet_id=home.adapter.private_endpoint_subnet_id if home and cloud == "azure" else None,
-            vnet_id=home.adapter.vnet_id if home and cloud == "azure" else None,
             protect=protect,
             tags=merge_tags({"environment": stack}, platform.tags),
         )

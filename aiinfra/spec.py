@@ -342,7 +342,7 @@ class RegistrySpec(_Model):
     region: str | None = Field(
         None,
         description="Cloud region of the registry. Defaults to the region of the first cluster on its cloud that "
-        "runs the built images. Not on-prem.",
+        "runs the built images. Not on-prem. On Azure, clusters in other regions pull from a replica in theirs.",
     )
     url: str | None = Field(
         None,
@@ -353,7 +353,7 @@ class RegistrySpec(_Model):
     push_cidrs: list[str] = Field(
         default_factory=list,
         description="Azure only: public addresses that push (the machine running `pulumi up`). Without them the "
-        "registry has no public network access and pushes must come from inside the cluster's VNet.",
+        "registry has no public network access and pushes must come from inside a pulling cluster's VNet.",
     )
 
     @field_validator("push_cidrs")
@@ -1034,16 +1034,7 @@ def _registry_problems(spec: PlatformSpec, stack: str | None) -> list[Problem]:
             problems.append(
                 Problem(join_path(path, "push_cidrs"), "azure only: other registries authorize pushes by identity")
             )
-        home = clusters[pulling[registry.cloud][0]] if registry.cloud in pulling else None
-        if registry.cloud == "azure" and registry.region and home and registry.region != home.region:
-            problems.append(
-                Problem(
-                    join_path(path, "region"),
-                    f"{registry.region} — the registry's private endpoint sits in cluster {home.name}'s VNet, in "
-                    f"{home.region}; use {home.region} or leave region out",
-                )
-            )
-        if home is None:
+        if registry.cloud not in pulling:
             problems.append(
                 Problem(
                     path,
@@ -1059,14 +1050,6 @@ def _registry_problems(spec: PlatformSpec, stack: str | None) -> list[Problem]:
                     path,
                     "on-prem workloads need a registry for the built image: add registries: [{cloud: onprem, url: "
                     "registry.example.com/ml}] (pushed with your docker login), or give a prebuilt image here",
-                )
-            )
-        if cloud == "azure" and builds_image(work) and work.cluster != pulling["azure"][0]:
-            problems.append(
-                Problem(
-                    path,
-                    f"the Azure registry is reached through a private endpoint in cluster {pulling['azure'][0]}'s "
-                    f"network only; give this workload on {work.cluster} a prebuilt image, or run it there",
                 )
             )
         if stack and is_production(stack) and work.image is not None and not re.search(DIGEST_RE, work.image):

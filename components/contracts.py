@@ -328,14 +328,11 @@ class RegistryArgs:
     """Absolute path of the build context every Dockerfile's COPY lines are relative to."""
     pullers: tuple[ClusterAdapter, ...] = ()
     """Clusters of the registry's cloud whose nodes pull the images: each gets pull rights on exactly these
-    repositories and nothing else of the registry."""
+    repositories and nothing else of the registry. Azure needs at least one: clusters pull through private
+    endpoints in their networks (and a replica in their region, where the registry is not)."""
     push_cidrs: tuple[str, ...] = ()
     """Azure only: public addresses allowed to push (the machine that runs `pulumi up`). Without them the
-    registry has no public network access and pushes must come from inside the cluster's network."""
-    private_endpoint_subnet_id: pulumi.Input[str] | None = None
-    """Azure only, required: the subnet of the registry's private endpoint, through which clusters pull."""
-    vnet_id: pulumi.Input[str] | None = None
-    """Azure only, required: the VNet the privatelink.azurecr.io zone links to."""
+    registry has no public network access and pushes must come from inside a pulling cluster's network."""
     untagged_days: int = 7
     """Days after which untagged manifests (superseded builds, stale cache layers) are deleted. Defaults to 7."""
     keep_versions: int = 30

@@ -87,9 +87,9 @@ def registry_problems(name: str, args: RegistryArgs) -> ArgProblems:
         problems.check(args.url is None, "url", "on-prem only; cloud registries are created here")
     if cloud == "azure":
         problems.check(
-            args.private_endpoint_subnet_id is not None and args.vnet_id is not None,
-            "private_endpoint_subnet_id",
-            "required on azure: clusters pull through a private endpoint in their network",
+            bool(args.pullers),
+            "pullers",
+            "required on azure: clusters pull through private endpoints in their networks",
         )
     else:
         problems.check(not args.push_cidrs, "push_cidrs", "azure only: other registries authorize pushes by identity")

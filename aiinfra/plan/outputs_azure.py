@@ -56,6 +56,12 @@ def _named(ctx: ResourceContext, key: str, provider_path: str, **extra: Any) -> 
     return _arm(ctx, provider_path, name), {"name": name, "provisioningState": "Succeeded", **extra}
 
 
+def _child(ctx: ResourceContext, parent_key: str, provider_path: str, key: str, **extra: Any) -> tuple[str, dict]:
+    """A resource under another: `provider_path` holds `{parent}`, the parent's name (input `parent_key`)."""
+    name = _name(ctx, key)
+    return _arm(ctx, provider_path.format(parent=ctx.inputs.get(parent_key)), name), {"name": name, **extra}
+
+
 # ------------------------------------------------------------------ invokes
 
 
@@ -309,10 +315,12 @@ def storage_account(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
 
 @resource("azure-native:storage:BlobContainer")
 def blob_container(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
-    account, name = ctx.inputs.get("accountName"), _name(ctx, "containerName")
-    return _arm(ctx, f"Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers", name), {
-        "name": name
-    }
+    return _child(
+        ctx,
+        "accountName",
+        "Microsoft.Storage/storageAccounts/{parent}/blobServices/default/containers",
+        "containerName",
+    )
 
 
 @resource("azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy")
@@ -351,11 +359,8 @@ def private_zone(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
 
 @resource("azure-native:privatedns:VirtualNetworkLink")
 def private_zone_link(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
-    zone, name = ctx.inputs.get("privateZoneName"), _name(ctx, "virtualNetworkLinkName")
-    return _arm(ctx, f"Microsoft.Network/privateDnsZones/{zone}/virtualNetworkLinks", name), {
-        "name": name,
-        "virtualNetworkLinkState": "Completed",
-    }
+    path = "Microsoft.Network/privateDnsZones/{parent}/virtualNetworkLinks"
+    return _child(ctx, "privateZoneName", path, "virtualNetworkLinkName", virtualNetworkLinkState="Completed")
 
 
 @resource("azure-native:managedidentity:FederatedIdentityCredential")
@@ -386,3 +391,10 @@ def container_registry(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
         "provisioningState": "Succeeded",
         "creationDate": "2026-01-01T00:00:00Z",
     }
+
+
+@resource("azure-native:containerregistry:Replication")
+def container_registry_replication(ctx: ResourceContext) -> tuple[str, dict[str, Any]]:
+    path = "Microsoft.ContainerRegistry/registries/{parent}/replications"
+    ready = {"provisioningState": "Succeeded", "status": {"displayStatus": "Ready"}}
+    return _child(ctx, "registryName", path, "replicationName", **ready)

@@ -1,7 +1,12 @@
-"""The Azure adapter of `ImageRegistry`: a Premium Azure Container Registry (private endpoints need Premium) with
-no admin user and no anonymous pull, zone-redundant, with a retention policy for untagged manifests; the
-clusters pull through a private endpoint in their subnet, registered in a `privatelink.azurecr.io` zone linked
-to their VNet, and each AKS kubelet identity holds `AcrPull` on exactly this registry.
+"""The Azure adapter of `ImageRegistry`: a Premium Azure Container Registry (private endpoints and geo-replication
+need Premium) with no admin user and no anonymous pull, zone-redundant, with a retention policy for untagged
+manifests, and each AKS kubelet identity holds `AcrPull` on exactly this registry.
+
+Every pulling cluster's network gets a private endpoint in its subnet, registered in a `privatelink.azurecr.io`
+zone of its own linked to its VNet: one shared zone would hold one address per name, so the clusters would
+resolve each other's endpoints. Clusters sharing a VNet share its endpoint. A cluster outside the registry's
+region gets a zone-redundant replica in its region, so its pulls stay in its region; the endpoints are created
+after the replicas, whose data endpoints they must register.
 
 Public network access is off, and export with it, unless `push_cidrs` admits the machine that runs `pulumi up`
 (then every other public address is denied). Pushes authenticate with the deployer's Entra ID identity through
@@ -11,6 +16,7 @@ BuildKit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
@@ -40,8 +46,27 @@ def network_settings(push_cidrs: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PullNetwork:
+    """A network the registry is reached from: a private endpoint in `subnet_id`, a zone linked to `vnet_id`."""
+
+    region: str
+    vnet_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+
+
+def pull_networks(clusters: tuple[AksCluster, ...]) -> list[PullNetwork]:
+    """One per distinct VNet, in cluster order. VNets the clusters create are all distinct; existing ones are
+    named by id, and Azure links a VNet to one `privatelink.azurecr.io` zone only."""
+    networks: dict[object, PullNetwork] = {}
+    for cluster in clusters:
+        key = cluster.vnet_id if isinstance(cluster.vnet_id, str) else id(cluster)
+        networks.setdefault(key, PullNetwork(cluster.region, cluster.vnet_id, cluster.private_endpoint_subnet_id))
+    return list(networks.values())
+
+
 class AcrRegistry(RegistryAdapter):
-    """The registry, its private endpoint and the kubelets' pull assignments."""
+    """The registry, its replicas, a private endpoint per pulling network and the kubelets' pull assignments."""
 
     registry: containerregistry.Registry
 
@@ -77,32 +102,57 @@ class AcrRegistry(RegistryAdapter):
             tags=tags,
             opts=stateful,
         )
-        zone_id = linked_private_zone(
-            f"{name}-dns",
-            resource_group_name=group.name,
-            zone=PRIVATE_LINK_ZONE,
-            vnet_id=cast("pulumi.Input[str]", args.vnet_id),
-            tags=tags,
-            opts=child,
-        )
-        private_endpoint(
-            f"{name}-pe",
-            resource_group_name=group.name,
-            location=region,
-            subnet_id=cast("pulumi.Input[str]", args.private_endpoint_subnet_id),
-            target_id=self.registry.id,
-            group=REGISTRY_GROUP,
-            connection=f"{name}-{REGISTRY_GROUP}",
-            zone_id=zone_id,
-            tags=tags,
-            opts=child,
-        )
-        for i, cluster in enumerate(args.pullers):
+        clusters = tuple(cast(AksCluster, cluster) for cluster in args.pullers)
+        replicas = [
+            containerregistry.Replication(
+                f"{name}-replica-{replica_region}",
+                replication_name=replica_region,  # alphanumeric, as Azure requires; named after its region
+                registry_name=self.registry.name,
+                resource_group_name=group.name,
+                location=replica_region,
+                zone_redundancy="Enabled",
+                region_endpoint_enabled=True,
+                tags=tags,
+                opts=stateful,
+            )
+            for replica_region in dict.fromkeys(c.region for c in clusters if c.region != region)
+        ]
+        after_replicas = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=replicas))
+        for i, network in enumerate(pull_networks(clusters)):
+            # The first network's resources keep the names a registry with one pulling cluster had.
+            suffix = f"-{i}" if i else ""
+            # A resource group holds one zone of a name: the first network's is the registry's group.
+            network_group = (
+                resources.ResourceGroup(f"{name}-net{suffix}-rg", location=network.region, tags=tags, opts=child).name
+                if i
+                else group.name
+            )
+            zone_id = linked_private_zone(
+                f"{name}-dns{suffix}",
+                resource_group_name=network_group,
+                zone=PRIVATE_LINK_ZONE,
+                vnet_id=network.vnet_id,
+                tags=tags,
+                opts=child,
+            )
+            private_endpoint(
+                f"{name}-pe{suffix}",
+                resource_group_name=network_group,
+                location=network.region,
+                subnet_id=network.subnet_id,
+                target_id=self.registry.id,
+                group=REGISTRY_GROUP,
+                connection=f"{name}-{REGISTRY_GROUP}{suffix}",
+                zone_id=zone_id,
+                tags=tags,
+                opts=after_replicas,
+            )
+        for i, cluster in enumerate(clusters):
             assign(
                 f"{name}-pull-{i}",
                 role="AcrPull",
                 scope=self.registry.id,
-                principal_id=cast(AksCluster, cluster).kubelet_identity_object_id,
+                principal_id=cluster.kubelet_identity_object_id,
                 subscription_id=client.subscription_id,
                 opts=child,
             )

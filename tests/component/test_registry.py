@@ -55,9 +55,6 @@ def plan(run_mocked):
                         cloud=cloud, region=REGIONS[cloud], zones=ZONES[cloud], kubernetes_version="1.33"
                     )
                     pullers = (Cluster("train", args).adapter,)
-                if cloud == "azure":
-                    kw.setdefault("private_endpoint_subnet_id", pullers[0].private_endpoint_subnet_id)
-                    kw.setdefault("vnet_id", pullers[0].vnet_id)
                 registry = ImageRegistry("images", registry_args(cloud, pullers, **kw))
                 registry.refs["aiinfra-serving"].apply(lambda ref: refs.setdefault("serving", ref))
 
@@ -173,6 +170,49 @@ def test_acr_is_premium_private_without_admin_and_pulled_by_the_kubelet_identity
     assert re.match(r"^acr[0-9a-f]+\.azurecr\.io/aiinfra-serving@sha256:", refs["serving"])
 
 
+def test_every_azure_cluster_pulls_privately_from_its_own_network_and_a_replica_in_its_region(run_mocked):
+    """Two clusters with VNets of their own (eastus, westeurope) and two sharing an existing VNet (westeurope):
+    three networks, each with an endpoint and a zone of its own; one replica, in westeurope."""
+    hub = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub"
+    existing = {"vpc_id": hub, "subnet_ids": tuple(f"{hub}/subnets/{s}" for s in ("nodes", "endpoints", "api"))}
+
+    def program():
+        def aks(name: str, region: str, **network) -> object:
+            args = ClusterArgs(cloud="azure", region=region, zones=("1",), kubernetes_version="1.33", **network)
+            return Cluster(name, args).adapter
+
+        pullers = (
+            aks("z1", "eastus"),
+            aks("z2", "westeurope"),
+            aks("z3", "westeurope", **existing),
+            aks("z4", "westeurope", **existing),
+        )
+        ImageRegistry("images", registry_args("azure", pullers))
+
+    run = run_mocked(program)
+    (replica,) = of_type(run, "azure-native:containerregistry:Replication")
+    registry = one(run, "azure-native:containerregistry:Registry")
+    assert registry.inputs["location"] == "eastus"
+    assert replica.inputs["location"] == replica.inputs["replicationName"] == "westeurope"
+    assert replica.inputs["registryName"] == registry.outputs["name"] and replica.inputs["zoneRedundancy"] == "Enabled"
+    endpoints = {e.name: e for e in of_type(run, "azure-native:network:PrivateEndpoint") if e.name.startswith("images")}
+    assert sorted(endpoints) == ["images-pe", "images-pe-1", "images-pe-2"]
+    assert [endpoints[n].inputs["location"] for n in sorted(endpoints)] == ["eastus", "westeurope", "westeurope"]
+    assert endpoints["images-pe-2"].inputs["subnet"] == {"id": f"{hub}/subnets/endpoints"}
+    for endpoint in endpoints.values():
+        assert replica.urn in endpoint.dependencies  # it registers the replica's data endpoint
+        (connection,) = endpoint.inputs["privateLinkServiceConnections"]
+        assert connection["privateLinkServiceId"] == registry.id and connection["groupIds"] == ["registry"]
+    zones = [z for z in of_type(run, "azure-native:privatedns:PrivateZone") if z.name.startswith("images")]
+    assert [z.inputs["privateZoneName"] for z in zones] == ["privatelink.azurecr.io"] * 3
+    assert len({z.inputs["resourceGroupName"] for z in zones}) == 3  # a group holds one zone of a name
+    links = of_type(run, "azure-native:privatedns:VirtualNetworkLink")
+    linked = [link.inputs["virtualNetwork"]["id"] for link in links if link.name.startswith("images")]
+    assert len(set(linked)) == 3 and hub in linked
+    pulls = [a for a in of_type(run, "azure-native:authorization:RoleAssignment") if a.name.startswith("images-pull")]
+    assert len(pulls) == 4 and {a.inputs["scope"] for a in pulls} == {registry.id}
+
+
 def test_onprem_pushes_under_the_given_url_and_creates_nothing_else(plan):
     run, refs = plan("onprem")
     types = {r.type for r in run.resources} - {"pulumi:pulumi:Stack"}
@@ -225,7 +265,7 @@ def test_problems_are_raised_together_before_anything_is_registered(run_mocked):
         "r.url: on-prem only; cloud registries are created here",
         "r.push_cidrs: azure only: other registries authorize pushes by identity",
         "r.push_cidrs[0]: 0.0.0.0/0 — would open the registry to the internet",
-        "r.private_endpoint_subnet_id: required on azure: clusters pull through a private endpoint in their network",
+        "r.pullers: required on azure: clusters pull through private endpoints in their networks",
         "r.images: ['aiinfra-serving', 'aiinfra-serving', 'x'] — repositories repeat",
         "r.images[2].dockerfile: no/Dockerfile — no such file",
     ]
