@@ -24,6 +24,7 @@ from aiinfra.program import (
 from aiinfra.spec import TrainingSpec, build_platform
 from aiinfra.stack import read_team_files, stack_names
 from components.cluster import Cluster
+from components.contracts import distinct_networks
 from components.datalake import DataLake
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.tenancy import Tenancy, team_namespace
@@ -48,9 +49,12 @@ for i, spec in enumerate(platform.clusters):
     with refusals.at(f"clusters[{i}]"):
         clusters[spec.name] = Cluster(spec.name, cluster_args(spec, platform, stack, secret=config.require_secret))
 lakes: dict[str, DataLake] = {}
+# ADLS lakes get private endpoints in every Azure cluster's network, each in the zones the lake before linked.
+networks = distinct_networks(cluster.adapter.private_network for cluster in clusters.values())
 for i, spec in enumerate(platform.data_lakes):
     with refusals.at(f"data_lakes[{i}]"):
-        lakes[spec.name] = DataLake(spec.name, data_lake_args(spec, platform, stack, clusters))
+        lakes[spec.name] = DataLake(spec.name, data_lake_args(spec, platform, stack, networks))
+        networks = lakes[spec.name].adapter.linked_networks or networks
 # The workload images, built from this checkout and pushed to a registry in each cloud that runs them.
 registries: dict[Cloud, ImageRegistry] = {}
 for name, args in registry_args(platform, stack, clusters, str(project_dir)).items():

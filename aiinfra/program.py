@@ -23,7 +23,15 @@ from aiinfra.spec import (
 )
 from components.cluster import Cluster
 from components.common import Taint, merge_tags
-from components.contracts import ClusterArgs, DataLakeArgs, ImageSource, NodePoolArgs, RegistryArgs, adls_account_name
+from components.contracts import (
+    ClusterArgs,
+    DataLakeArgs,
+    ImageSource,
+    NodePoolArgs,
+    PrivateNetwork,
+    RegistryArgs,
+    adls_account_name,
+)
 from components.kubernetes.fabric import pod_security_level
 from components.kubernetes.tenancy import (
     EgressRule,
@@ -165,10 +173,10 @@ def lake_bucket(lake: DataLakeSpec, stack: str) -> str:
 
 
 def data_lake_args(
-    lake: DataLakeSpec, platform: PlatformSpec, stack: str, clusters: Mapping[str, Cluster]
+    lake: DataLakeSpec, platform: PlatformSpec, stack: str, networks: tuple[PrivateNetwork, ...]
 ) -> DataLakeArgs:
-    """Typed args for one lake. ADLS lakes put their private endpoint in the first Azure cluster's subnet."""
-    azure = next((c for c in clusters.values() if c.cloud == "azure"), None) if lake.cloud == "azure" else None
+    """Typed args for one lake. ADLS lakes are reached through private endpoints in `networks`: every Azure
+    cluster's (`distinct_networks`), with the privatelink zones the lakes before made in them."""
     return DataLakeArgs(
         cloud=lake.cloud,
         region=lake.region,
@@ -178,8 +186,7 @@ def data_lake_args(
         object_lock=lake.object_lock,
         protect=is_production(stack) if lake.protect is None else lake.protect,
         tags=merge_tags({"environment": stack}, platform.tags),
-        private_endpoint_subnet_id=azure.adapter.private_endpoint_subnet_id if azure else None,
-        vnet_id=azure.adapter.vnet_id if azure else None,
+        private_networks=networks if lake.cloud == "azure" else (),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,15 +127,43 @@ class ClusterArgs:
     Defaults to false."""
 
 
+@dataclass(frozen=True)
+class PrivateNetwork:
+    """Azure: a VNet that reaches the stack's lakes and registry through private endpoints in one of its subnets,
+    which register their addresses in the VNet's privatelink DNS zones."""
+
+    region: str
+    """The VNet's region, where its private endpoints are placed."""
+    subnet_id: pulumi.Input[str]
+    """The subnet the private endpoints go in."""
+    vnet_id: pulumi.Input[str] | None = None
+    """The VNet new privatelink zones link to. Not needed when `dns_zone_ids` names every zone an endpoint needs."""
+    dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Zone name (`privatelink.blob.core.windows.net`) → id of a zone already linked to the VNet: a hub's, or one
+    an earlier lake made. Endpoints register there: Azure links a VNet to one zone of a name."""
+
+
+ADLS_PRIVATE_ZONES = {"blob": "privatelink.blob.core.windows.net", "dfs": "privatelink.dfs.core.windows.net"}
+"""An ADLS lake's private endpoint sub-resources → the privatelink zone each registers in."""
+
+
+def distinct_networks(networks: Iterable[PrivateNetwork | None]) -> tuple[PrivateNetwork, ...]:
+    """One per VNet, in order: clusters on one existing VNet (named by its id) share it; the VNets clusters create
+    are all distinct."""
+    found: dict[object, PrivateNetwork] = {}
+    for network in networks:
+        if network is not None:
+            found.setdefault(network.vnet_id if isinstance(network.vnet_id, str) else id(network), network)
+    return tuple(found.values())
+
+
 class ClusterAdapter(pulumi.ComponentResource):
     """What a cloud adapter provides to the facade."""
 
     kubeconfig: pulumi.Output[str]
     endpoint: pulumi.Output[str]
-    private_endpoint_subnet_id: pulumi.Input[str] | None = None
-    """Azure: the subnet where private endpoints of the cluster's lakes go. None elsewhere."""
-    vnet_id: pulumi.Input[str] | None = None
-    """Azure: the cluster's VNet, which new privatelink DNS zones link to. None elsewhere."""
+    private_network: PrivateNetwork | None = None
+    """Azure: where the private endpoints of the stack's lakes and registry go for this cluster. None elsewhere."""
 
     def build_node_pool(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions) -> None:
         raise NotImplementedError
@@ -189,16 +217,10 @@ class DataLakeArgs:
     object_lock_mode: str = "GOVERNANCE"
     """GOVERNANCE (principals with s3:BypassGovernanceRetention may shorten it) or COMPLIANCE (nobody can).
     Defaults to GOVERNANCE."""
-    private_endpoint_subnet_id: pulumi.Input[str] | None = None
-    """ADLS only, and required there: the subnet (e.g. an AKS cluster's private-endpoint subnet) that gets the
-    account's blob and dfs private endpoints; the account itself refuses every public network."""
-    vnet_id: pulumi.Input[str] | None = None
-    """ADLS only: the VNet the lake's new privatelink DNS zones are linked to. Required unless
-    `private_dns_zone_ids` names existing zones."""
-    private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """ADLS only: existing `privatelink.blob.core.windows.net` and `privatelink.dfs.core.windows.net` zones, as
-    {"blob": id, "dfs": id}. Defaults to none: the lake creates both zones and links them to `vnet_id` (give
-    existing ones when another lake already linked such zones to that VNet)."""
+    private_networks: tuple[PrivateNetwork, ...] = ()
+    """ADLS only, and at least one there: the networks that reach the lake, since the account refuses every public
+    network (e.g. each AKS cluster's, from `distinct_networks`). Each gets a blob and a dfs private endpoint,
+    registered in the zones its `dns_zone_ids` names, else in zones made here and linked to its VNet."""
     sku: str = "Standard_ZRS"
     """ADLS only: the storage account's redundancy. Defaults to zone-redundant Standard_ZRS."""
     protect: bool = False
@@ -265,6 +287,9 @@ class LakeAdapter(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     url: pulumi.Output[str]
     zone_urls: dict[str, pulumi.Output[str]]
+    linked_networks: tuple[PrivateNetwork, ...] = ()
+    """ADLS: its `private_networks` with the zones its endpoints registered in, for the next lake on those
+    networks (which must reuse them). Empty elsewhere."""
 
     def build_grant(
         self,

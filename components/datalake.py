@@ -33,7 +33,15 @@ import pulumi
 from aiinfra.core.lake import PREFIX_RE, ZONES, grant_slug, prefix_zone
 from aiinfra.core.vocab import ACCESS, CLOUDS, Access, Cloud
 from components.common import ArgProblems, merge_tags
-from components.contracts import ADAPTERS, DataLakeArgs, LakeAdapter, LakeGrant, adapter_class, grant_paths
+from components.contracts import (
+    ADAPTERS,
+    ADLS_PRIVATE_ZONES,
+    DataLakeArgs,
+    LakeAdapter,
+    LakeGrant,
+    adapter_class,
+    grant_paths,
+)
 
 if TYPE_CHECKING:
     from components.identity import WorkloadIdentity
@@ -101,36 +109,23 @@ def lake_problems(name: str, args: DataLakeArgs) -> ArgProblems:
             "object_lock_mode",
             f"{args.object_lock_mode!r} — one of {', '.join(OBJECT_LOCK_MODES)}",
         )
-    azure_only = {
-        "private_endpoint_subnet_id": args.private_endpoint_subnet_id is not None,
-        "vnet_id": args.vnet_id is not None,
-        "private_dns_zone_ids": bool(args.private_dns_zone_ids),
-    }
     if cloud == "azure":
         problems.check(
-            args.private_endpoint_subnet_id is not None,
-            "private_endpoint_subnet_id",
+            bool(args.private_networks),
+            "private_networks",
             "required on azure: the account refuses public networks, so clients reach it through private "
-            "endpoints in this subnet",
+            "endpoints in their networks",
         )
-        problems.check(
-            args.vnet_id is not None or bool(args.private_dns_zone_ids),
-            "vnet_id",
-            "required on azure unless private_dns_zone_ids names existing privatelink zones",
-        )
-        extra = sorted(set(args.private_dns_zone_ids) - {"blob", "dfs"})
-        problems.check(not extra, "private_dns_zone_ids", f"{extra} — keys are 'blob' and 'dfs'")
-        if args.private_dns_zone_ids:
-            missing = sorted({"blob", "dfs"} - set(args.private_dns_zone_ids))
-            problems.check(not missing, "private_dns_zone_ids", f"missing {missing}: give both or neither")
+        for i, network in enumerate(args.private_networks):
             problems.check(
-                args.vnet_id is None,
-                "vnet_id",
-                "not used with private_dns_zone_ids (the given zones are already linked); remove one",
+                network.vnet_id is not None or set(ADLS_PRIVATE_ZONES.values()) <= set(network.dns_zone_ids),
+                ("private_networks", i, "vnet_id"),
+                "required unless dns_zone_ids names both privatelink zones (blob and dfs) already linked to it",
             )
     else:
-        for arg, given in azure_only.items():
-            problems.check(not given, arg, f"azure only; {cloud} lakes have no private endpoints")
+        problems.check(
+            not args.private_networks, "private_networks", f"azure only; {cloud} lakes have no private endpoints"
+        )
     return problems
 
 

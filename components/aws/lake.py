@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from aiinfra.core.vocab import Access
-from components.contracts import DataLakeArgs, LakeGrant
+from components.contracts import DataLakeArgs, LakeAdapter, LakeGrant
 from components.s3_grants import s3_grant_document
 
 KEY_ADMIN_ACTIONS = (
@@ -199,7 +199,7 @@ def log_lifecycle_rules(args: DataLakeArgs) -> list[aws.s3.BucketLifecycleConfig
     ]
 
 
-class S3Lake(pulumi.ComponentResource):
+class S3Lake(LakeAdapter):
     """The lake bucket, its log bucket and its key."""
 
     provider: aws.Provider

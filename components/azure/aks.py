@@ -39,7 +39,7 @@ from components.azure.network import cidr_problems as network_cidr_problems
 from components.azure.roles import assign
 from components.azure.software import ClusterSoftware, ClusterSoftwareArgs
 from components.common import ArgProblems, Taint, merge_tags
-from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs
+from components.contracts import ClusterAdapter, ClusterArgs, NodePoolArgs, PrivateNetwork
 
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
 """Keeps the system pool for CoreDNS, metrics-server, konnectivity and the like (only critical add-ons)."""
@@ -167,6 +167,7 @@ class AksCluster(ClusterAdapter):
     kubelet_identity_object_id: pulumi.Output[str]
     node_subnet_id: pulumi.Input[str]
     private_endpoint_subnet_id: pulumi.Input[str]
+    private_network: PrivateNetwork
     software: ClusterSoftware | None
     """Built by `build_node_software`; None for a cluster of plain CPU pools."""
 
@@ -205,6 +206,9 @@ class AksCluster(ClusterAdapter):
             self.node_subnet_id = self.network.node_subnet_id
             self.private_endpoint_subnet_id = self.network.private_endpoint_subnet_id
             api_server_subnet_id = self.network.api_server_subnet_id
+        self.private_network = PrivateNetwork(
+            region=self.region, subnet_id=self.private_endpoint_subnet_id, vnet_id=self.vnet_id
+        )
 
         # The control plane's own identity: it must exist (and hold its grants) before the cluster, which
         # KMS requires and a system-assigned identity cannot do.

@@ -23,12 +23,20 @@ from pulumi_azure_native import provider as azure_provider
 
 from aiinfra.core.vocab import Access
 from components.azure.encryption import rotation_policy, vault_properties
-from components.azure.network import linked_private_zone, private_endpoint
+from components.azure.network import endpoints_in_networks
 from components.azure.roles import assign
-from components.contracts import DataLakeArgs, LakeGrant, adls_account_name, split_zone, stack_hashed_name
+from components.contracts import (
+    ADLS_PRIVATE_ZONES,
+    DataLakeArgs,
+    LakeAdapter,
+    LakeGrant,
+    PrivateNetwork,
+    adls_account_name,
+    split_zone,
+    stack_hashed_name,
+)
 
 KEY_BITS = 3072
-SUBRESOURCES = ("blob", "dfs")
 BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
 READ_DATA_ACTIONS = (f"{BLOBS}/read",)
 WRITE_DATA_ACTIONS = (f"{BLOBS}/read", f"{BLOBS}/write", f"{BLOBS}/add/action", f"{BLOBS}/delete")
@@ -91,7 +99,7 @@ def lifecycle_policy(args: DataLakeArgs) -> dict[str, Any]:
     return {"rules": rules}
 
 
-class AdlsLake(pulumi.ComponentResource):
+class AdlsLake(LakeAdapter):
     """Storage account, its vault and key, zone containers, private endpoints, and the lake's two data roles."""
 
     provider: azure_provider.Provider
@@ -101,6 +109,8 @@ class AdlsLake(pulumi.ComponentResource):
     account: storage.StorageAccount
     containers: dict[str, storage.BlobContainer]
     private_endpoints: dict[str, network.PrivateEndpoint]
+    """`blob`, `dfs` for the first network; `blob-<i>`, `dfs-<i>` for the i-th."""
+    linked_networks: tuple[PrivateNetwork, ...]
     bucket_name: pulumi.Output[str]
     url: pulumi.Output[str]
     zone_urls: dict[str, pulumi.Output[str]]
@@ -229,7 +239,15 @@ class AdlsLake(pulumi.ComponentResource):
                 policy=cast("storage.ManagementPolicySchemaArgsDict", lifecycle_policy(args)),
                 opts=child,
             )
-        self.private_endpoints = self._private_endpoints(name, args, rg, region, tags, child)
+        self.private_endpoints, self.linked_networks = endpoints_in_networks(
+            name,
+            args.private_networks,
+            target_id=self.account.id,
+            groups={sub: (sub, zone) for sub, zone in ADLS_PRIVATE_ZONES.items()},
+            resource_group_name=rg,
+            tags=tags,
+            opts=child,
+        )
 
         # The lake's data roles: blob data actions only, assignable in the lake's resource group.
         self._role_guids = {
@@ -257,44 +275,6 @@ class AdlsLake(pulumi.ComponentResource):
         self.register_outputs(
             {"storageAccount": account_name, "keyVaultId": self.vault.id, "keyId": self.key.id, "url": self.url}
         )
-
-    def _private_endpoints(
-        self,
-        name: str,
-        args: DataLakeArgs,
-        rg: pulumi.Input[str],
-        region: str,
-        tags: dict[str, str],
-        child: pulumi.ResourceOptions,
-    ) -> dict[str, network.PrivateEndpoint]:
-        """A blob and a dfs private endpoint in the given subnet, registered in privatelink DNS zones (given, or
-        made here and linked to the VNet)."""
-        zone_ids: dict[str, pulumi.Input[str]] = dict(args.private_dns_zone_ids) or {
-            sub: linked_private_zone(
-                f"{name}-dns-{sub}",
-                resource_group_name=rg,
-                zone=f"privatelink.{sub}.core.windows.net",
-                vnet_id=cast("pulumi.Input[str]", args.vnet_id),
-                tags=tags,
-                opts=child,
-            )
-            for sub in SUBRESOURCES
-        }
-        return {
-            sub: private_endpoint(
-                f"{name}-pe-{sub}",
-                resource_group_name=rg,
-                location=region,
-                subnet_id=cast("pulumi.Input[str]", args.private_endpoint_subnet_id),
-                target_id=self.account.id,
-                group=sub,
-                connection=f"{name}-{sub}",
-                zone_id=zone_ids[sub],
-                tags=tags,
-                opts=child,
-            )
-            for sub in SUBRESOURCES
-        }
 
     def build_grant(
         self,

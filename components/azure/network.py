@@ -1,16 +1,18 @@
 """A VNet for AKS: a node subnet behind a NAT gateway, a private-endpoint subnet and the subnet the API
-server is injected into (API Server VNet Integration)."""
+server is injected into (API Server VNet Integration); and the privatelink zones and private endpoints through
+which such networks reach lakes and registries."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
-from pulumi_azure_native import network, privatedns
+from pulumi_azure_native import network, privatedns, resources
 
 from components.common import ArgProblems, merge_tags
+from components.contracts import PrivateNetwork
 
 MIN_PREFIX, MAX_PREFIX = 16, 24
 API_SERVER_PREFIX = 28
@@ -223,3 +225,83 @@ def private_endpoint(
         opts=opts,
     )
     return endpoint
+
+
+def _network_zones(
+    name: str,
+    index: int,
+    network: PrivateNetwork,
+    zones: Mapping[str, str],
+    *,
+    resource_group_name: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> PrivateNetwork:
+    """The `index`th network with every zone of `zones` (label → zone name) in its `dns_zone_ids`: those it names
+    already, else new ones linked to its VNet (`<name>-dns[-label][-index]`). The first network's new zones go in
+    `resource_group_name`; another's in a group of its own, since a group holds one zone of a name."""
+    missing = {label: zone for label, zone in zones.items() if zone not in network.dns_zone_ids}
+    if not missing:
+        return network
+    suffix = f"-{index}" if index else ""
+    group = (
+        resources.ResourceGroup(f"{name}-net{suffix}-rg", location=network.region, tags=dict(tags), opts=opts).name
+        if index
+        else resource_group_name
+    )
+    made = {
+        zone: linked_private_zone(
+            f"{name}-dns{f'-{label}' if label else ''}{suffix}",
+            resource_group_name=group,
+            zone=zone,
+            vnet_id=network.vnet_id,  # type: ignore[arg-type]  # the facades require it where a zone is missing
+            tags=tags,
+            opts=opts,
+        )
+        for label, zone in missing.items()
+    }
+    return replace(network, dns_zone_ids={**network.dns_zone_ids, **made})
+
+
+def endpoints_in_networks(
+    name: str,
+    networks: tuple[PrivateNetwork, ...],
+    *,
+    target_id: pulumi.Input[str],
+    groups: Mapping[str, tuple[str, str]],
+    resource_group_name: pulumi.Input[str],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> tuple[dict[str, network.PrivateEndpoint], tuple[PrivateNetwork, ...]]:
+    """In each network's subnet, a private endpoint of `target_id` per entry of `groups` (label → its sub-resource
+    and privatelink zone), `<name>-pe[-label][-index]`, registered in the network's zone. Returns the endpoints by
+    `label[-index]` and the networks with the zones used. The first network keeps the names a component with one
+    network had."""
+    endpoints: dict[str, network.PrivateEndpoint] = {}
+    linked = []
+    for i, given in enumerate(networks):
+        zoned = _network_zones(
+            name,
+            i,
+            given,
+            {label: zone for label, (_, zone) in groups.items()},
+            resource_group_name=resource_group_name,
+            tags=tags,
+            opts=opts,
+        )
+        suffix = f"-{i}" if i else ""
+        for label, (group, zone) in groups.items():
+            endpoints[f"{label}{suffix}"] = private_endpoint(
+                f"{name}-pe{f'-{label}' if label else ''}{suffix}",
+                resource_group_name=resource_group_name,
+                location=given.region,
+                subnet_id=given.subnet_id,
+                target_id=target_id,
+                group=group,
+                connection=f"{name}-{group}{suffix}",
+                zone_id=zoned.dns_zone_ids[zone],
+                tags=tags,
+                opts=opts,
+            )
+        linked.append(zoned)
+    return endpoints, tuple(linked)

@@ -3,10 +3,10 @@ need Premium) with no admin user and no anonymous pull, zone-redundant, with a r
 manifests, and each AKS kubelet identity holds `AcrPull` on exactly this registry.
 
 Every pulling cluster's network gets a private endpoint in its subnet, registered in a `privatelink.azurecr.io`
-zone of its own linked to its VNet: one shared zone would hold one address per name, so the clusters would
-resolve each other's endpoints. Clusters sharing a VNet share its endpoint. A cluster outside the registry's
-region gets a zone-redundant replica in its region, so its pulls stay in its region; the endpoints are created
-after the replicas, whose data endpoints they must register.
+zone of its own linked to its VNet (or the one it names): one shared zone would hold one address per name, so
+the clusters would resolve each other's endpoints. Clusters sharing a VNet share its endpoint. A cluster
+outside the registry's region gets a zone-redundant replica in its region, so its pulls stay in its region;
+the endpoints are created after the replicas, whose data endpoints they must register.
 
 Public network access is off, and export with it, unless `push_cidrs` admits the machine that runs `pulumi up`
 (then every other public address is denied). Pushes authenticate with the deployer's Entra ID identity through
@@ -16,7 +16,6 @@ BuildKit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
@@ -24,9 +23,9 @@ from pulumi_azure_native import authorization, containerregistry, resources
 from pulumi_azure_native import provider as azure_provider
 
 from components.azure.aks import AksCluster
-from components.azure.network import linked_private_zone, private_endpoint
+from components.azure.network import endpoints_in_networks
 from components.azure.roles import assign
-from components.contracts import ImageSource, RegistryAdapter, RegistryArgs, stack_hashed_name
+from components.contracts import ImageSource, RegistryAdapter, RegistryArgs, distinct_networks, stack_hashed_name
 
 PRIVATE_LINK_ZONE = "privatelink.azurecr.io"
 REGISTRY_GROUP = "registry"
@@ -44,25 +43,6 @@ def network_settings(push_cidrs: tuple[str, ...]) -> dict[str, Any]:
             "ip_rules": [{"action": "Allow", "i_p_address_or_range": cidr} for cidr in push_cidrs],
         },
     }
-
-
-@dataclass(frozen=True)
-class PullNetwork:
-    """A network the registry is reached from: a private endpoint in `subnet_id`, a zone linked to `vnet_id`."""
-
-    region: str
-    vnet_id: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
-
-
-def pull_networks(clusters: tuple[AksCluster, ...]) -> list[PullNetwork]:
-    """One per distinct VNet, in cluster order. VNets the clusters create are all distinct; existing ones are
-    named by id, and Azure links a VNet to one `privatelink.azurecr.io` zone only."""
-    networks: dict[object, PullNetwork] = {}
-    for cluster in clusters:
-        key = cluster.vnet_id if isinstance(cluster.vnet_id, str) else id(cluster)
-        networks.setdefault(key, PullNetwork(cluster.region, cluster.vnet_id, cluster.private_endpoint_subnet_id))
-    return list(networks.values())
 
 
 class AcrRegistry(RegistryAdapter):
@@ -117,36 +97,15 @@ class AcrRegistry(RegistryAdapter):
             )
             for replica_region in dict.fromkeys(c.region for c in clusters if c.region != region)
         ]
-        after_replicas = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=replicas))
-        for i, network in enumerate(pull_networks(clusters)):
-            # The first network's resources keep the names a registry with one pulling cluster had.
-            suffix = f"-{i}" if i else ""
-            # A resource group holds one zone of a name: the first network's is the registry's group.
-            network_group = (
-                resources.ResourceGroup(f"{name}-net{suffix}-rg", location=network.region, tags=tags, opts=child).name
-                if i
-                else group.name
-            )
-            zone_id = linked_private_zone(
-                f"{name}-dns{suffix}",
-                resource_group_name=network_group,
-                zone=PRIVATE_LINK_ZONE,
-                vnet_id=network.vnet_id,
-                tags=tags,
-                opts=child,
-            )
-            private_endpoint(
-                f"{name}-pe{suffix}",
-                resource_group_name=network_group,
-                location=network.region,
-                subnet_id=network.subnet_id,
-                target_id=self.registry.id,
-                group=REGISTRY_GROUP,
-                connection=f"{name}-{REGISTRY_GROUP}{suffix}",
-                zone_id=zone_id,
-                tags=tags,
-                opts=after_replicas,
-            )
+        endpoints_in_networks(
+            name,
+            distinct_networks(cluster.private_network for cluster in clusters),
+            target_id=self.registry.id,
+            groups={"": (REGISTRY_GROUP, PRIVATE_LINK_ZONE)},
+            resource_group_name=group.name,
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=replicas)),
+        )
         for i, cluster in enumerate(clusters):
             assign(
                 f"{name}-pull-{i}",

@@ -17,7 +17,7 @@ import pulumi_gcp as gcp
 
 from aiinfra.core.vocab import Access
 from components.common import gcp_labels
-from components.contracts import DataLakeArgs, LakeGrant
+from components.contracts import DataLakeArgs, LakeAdapter, LakeGrant
 from components.gcp.keys import service_key
 
 ROLES = {"read": "roles/storage.objectViewer", "write": "roles/storage.objectUser"}
@@ -88,7 +88,7 @@ def lake_lifecycle_rules(args: DataLakeArgs) -> list[gcp.storage.BucketLifecycle
     return rules
 
 
-class GcsLake(pulumi.ComponentResource):
+class GcsLake(LakeAdapter):
     """The lake bucket, its log bucket, and their key."""
 
     provider: gcp.Provider

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 
 from aiinfra.core.vocab import Access
-from components.contracts import DataLakeArgs, LakeGrant
+from components.contracts import DataLakeArgs, LakeAdapter, LakeGrant
 from components.s3_grants import s3_grant_document
 
 S3_COMPATIBLE_PARTITION = "aws"
@@ -35,7 +35,7 @@ class S3CompatibleGrant(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-class S3CompatibleLake(pulumi.ComponentResource):
+class S3CompatibleLake(LakeAdapter):
     """An existing S3-compatible bucket on-prem, described rather than created."""
 
     endpoint: str

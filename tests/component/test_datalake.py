@@ -18,7 +18,7 @@ from aiinfra.plan.outputs_gcp import GCP_PROJECT_NUMBER
 from components.aws.lake import lake_bucket_policy, lake_key_policy, log_bucket_policy
 from components.azure.lake import BLOBS, WRITE_DATA_ACTIONS, adls_grant_condition
 from components.cluster import Cluster
-from components.contracts import ClusterArgs, DataLakeArgs, grant_paths
+from components.contracts import ADLS_PRIVATE_ZONES, ClusterArgs, DataLakeArgs, PrivateNetwork, grant_paths
 from components.datalake import ZONES, DataLake, lake_problems
 from components.gcp.lake import gcs_grant_condition
 from components.identity import WorkloadIdentity, WorkloadIdentityArgs
@@ -50,7 +50,7 @@ def lake_args(cloud: str, **kw) -> DataLakeArgs:
     if cloud in REGIONS:
         base["region"] = REGIONS[cloud]
     if cloud == "azure":
-        base |= {"private_endpoint_subnet_id": SUBNET, "vnet_id": VNET}
+        base["private_networks"] = (PrivateNetwork(region="eastus", subnet_id=SUBNET, vnet_id=VNET),)
     if cloud == "onprem":
         base["endpoint"] = "https://minio.rack.example.com"
     return DataLakeArgs(**(base | kw))
@@ -395,11 +395,43 @@ def test_adls_is_reached_through_blob_and_dfs_private_endpoints(plan):
 
 
 def test_adls_uses_given_privatelink_zones_instead_of_making_its_own(plan):
-    zones = {"blob": "/zones/blob", "dfs": "/zones/dfs"}
-    run = plan("azure", vnet_id=None, private_dns_zone_ids=zones)
+    zones = {zone: f"/zones/{sub}" for sub, zone in ADLS_PRIVATE_ZONES.items()}
+    run = plan("azure", private_networks=(PrivateNetwork(region="eastus", subnet_id=SUBNET, dns_zone_ids=zones),))
     assert of_type(run, "azure-native:privatedns:PrivateZone") == []
     groups = of_type(run, "azure-native:network:PrivateDnsZoneGroup")
     assert sorted(g.inputs["privateDnsZoneConfigs"][0]["privateDnsZoneId"] for g in groups) == sorted(zones.values())
+
+
+def test_adls_lakes_reach_every_network_and_the_next_lake_reuses_the_zones_the_first_linked(run_mocked):
+    """Two VNets (the second in another region) and two lakes: four endpoints per lake, one blob and one dfs zone
+    per VNet, made by the first lake; the second registers in them (a VNet links to one zone of a name)."""
+    networks = (
+        PrivateNetwork(region="eastus", subnet_id=SUBNET, vnet_id=VNET),
+        PrivateNetwork(region="westeurope", subnet_id="/vnets/west/subnets/endpoints", vnet_id="/vnets/west"),
+    )
+
+    def program():
+        first = DataLake("lake", lake_args("azure", private_networks=networks, bucket_name="lakeone"))
+        DataLake("gold", lake_args("azure", private_networks=first.adapter.linked_networks, bucket_name="laketwo"))
+
+    run = run_mocked(program)
+    zones = of_type(run, "azure-native:privatedns:PrivateZone")
+    assert sorted(z.name for z in zones) == ["lake-dns-blob", "lake-dns-blob-1", "lake-dns-dfs", "lake-dns-dfs-1"]
+    links = {link.inputs["virtualNetwork"]["id"] for link in of_type(run, "azure-native:privatedns:VirtualNetworkLink")}
+    assert links == {VNET, "/vnets/west"}
+    endpoints = {e.name: e.inputs for e in of_type(run, "azure-native:network:PrivateEndpoint")}
+    assert sorted(endpoints) == sorted(
+        f"{lake}-pe-{sub}{suffix}" for lake in ("lake", "gold") for sub in ("blob", "dfs") for suffix in ("", "-1")
+    )
+    assert endpoints["gold-pe-dfs-1"]["location"] == "westeurope"
+    assert endpoints["gold-pe-dfs-1"]["subnet"] == {"id": "/vnets/west/subnets/endpoints"}
+    by_zone = {z.name: z.id for z in zones}
+    registered = {
+        g.name: g.inputs["privateDnsZoneConfigs"][0]["privateDnsZoneId"]
+        for g in of_type(run, "azure-native:network:PrivateDnsZoneGroup")
+    }
+    assert registered["gold-pe-dfs-1-dns"] == registered["lake-pe-dfs-1-dns"] == by_zone["lake-dns-dfs-1"]
+    assert registered["gold-pe-blob-dns"] == by_zone["lake-dns-blob"]
 
 
 def test_adls_data_roles_hold_blob_data_actions_only(plan):
@@ -611,7 +643,7 @@ def test_lake_arguments_are_checked_together():
             raw_transition_days=10,
             soft_delete_days=3,
             bucket_name="Bad_Name",
-            private_endpoint_subnet_id="s",
+            private_networks=(PrivateNetwork(region="us-east-1", subnet_id="s"),),
         )
     ) == [
         "lake.region: required on aws: the bucket and its key live in one region",
@@ -623,7 +655,7 @@ def test_lake_arguments_are_checked_together():
         "lake.soft_delete_days: 3 — 7 to 90 days",
         "lake.versioning: object lock needs versioning; turn versioning on",
         "lake.object_lock_mode: 'FOREVER' — one of GOVERNANCE, COMPLIANCE",
-        "lake.private_endpoint_subnet_id: azure only; aws lakes have no private endpoints",
+        "lake.private_networks: azure only; aws lakes have no private endpoints",
     ]
 
 
@@ -634,14 +666,14 @@ def test_cloud_specific_arguments_are_checked():
     ]
     assert problems_of(DataLakeArgs(cloud="azure", region="eastus", bucket_name="has-dash")) == [
         "lake.bucket_name: 'has-dash' — 3-24 lower-case letters and digits",
-        "lake.private_endpoint_subnet_id: required on azure: the account refuses public networks, so clients reach "
-        "it through private endpoints in this subnet",
-        "lake.vnet_id: required on azure unless private_dns_zone_ids names existing privatelink zones",
+        "lake.private_networks: required on azure: the account refuses public networks, so clients reach it "
+        "through private endpoints in their networks",
     ]
-    zones = {"blob": "/zones/blob"}
-    assert problems_of(lake_args("azure", private_dns_zone_ids=zones)) == [
-        "lake.private_dns_zone_ids: missing ['dfs']: give both or neither",
-        "lake.vnet_id: not used with private_dns_zone_ids (the given zones are already linked); remove one",
+    only_blob = {ADLS_PRIVATE_ZONES["blob"]: "/zones/blob"}
+    network = PrivateNetwork(region="eastus", subnet_id=SUBNET, dns_zone_ids=only_blob)
+    assert problems_of(lake_args("azure", private_networks=(network,))) == [
+        "lake.private_networks[0].vnet_id: required unless dns_zone_ids names both privatelink zones (blob and dfs) "
+        "already linked to it",
     ]
     assert problems_of(DataLakeArgs(cloud="onprem", region="x", endpoint="http://minio")) == [
         "lake.region: on-prem lakes have no cloud region; remove it",
