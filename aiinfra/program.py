@@ -102,6 +102,7 @@ def cluster_args(
         network_cidr=cluster.network.cidr,
         vpc_id=cluster.network.vpc_id,
         subnet_ids=tuple(cluster.network.subnet_ids),
+        private_dns_zone_ids=dict(cluster.network.private_dns_zones),
         public_access_cidrs=tuple(cluster.api.public_cidrs),
         kubeconfig=kubeconfig,
         tags=merge_tags({"environment": stack}, platform.tags, cluster.tags),

@@ -184,6 +184,26 @@ class NetworkSpec(_Model):
     cidr: str = Field(default="10.0.0.0/16", description="CIDR of the network created when no existing one is given.")
     vpc_id: str | None = Field(default=None, description="Use this existing VPC/VNet instead of creating one.")
     subnet_ids: list[str] = Field(default_factory=list, description="Existing private subnets, with vpc_id.")
+    private_dns_zones: dict[str, str] = Field(
+        default_factory=dict,
+        description="Azure, with vpc_id: privatelink DNS zones already linked to that VNet (a hub's), zone name → "
+        "resource id, e.g. privatelink.blob.core.windows.net: /subscriptions/…/privateDnsZones/"
+        "privatelink.blob.core.windows.net. The lakes' and registry's private endpoints register there; zones "
+        "not listed are made and linked here (Azure links a VNet to one zone of a name).",
+    )
+
+    @field_validator("private_dns_zones")
+    @classmethod
+    def _zone_ids(cls, value: dict[str, str]) -> dict[str, str]:
+        for zone, zone_id in value.items():
+            if not zone.startswith("privatelink."):
+                raise ValueError(f"{zone!r} — keys are privatelink zone names, e.g. privatelink.blob.core.windows.net")
+            if not zone_id.lower().endswith(f"/providers/microsoft.network/privatednszones/{zone}"):
+                raise ValueError(
+                    f"{zone}: {zone_id!r} — give the zone's resource id, /subscriptions/<id>/resourceGroups/<group>"
+                    f"/providers/Microsoft.Network/privateDnsZones/{zone}"
+                )
+        return value
 
     @field_validator("cidr")
     @classmethod
@@ -197,6 +217,8 @@ class NetworkSpec(_Model):
     def _existing_pair(self) -> NetworkSpec:
         if bool(self.vpc_id) != bool(self.subnet_ids):
             raise ValueError("give vpc_id and subnet_ids together to use an existing network")
+        if self.private_dns_zones and not self.vpc_id:
+            raise ValueError("private_dns_zones needs vpc_id: a network made here has no zones linked to it yet")
         return self
 
 
@@ -588,6 +610,13 @@ def _cluster_problems(cluster: ClusterSpec, path: str, pool_index: list[int] | N
                     (f"only for on-prem clusters; {cluster.cloud} clusters make their own kubeconfig"),
                 )
             )
+    if cluster.cloud != "azure" and cluster.network.private_dns_zones:
+        problems.append(
+            Problem(
+                join_path(path, "network", "private_dns_zones"),
+                f"azure only: {cluster.cloud} clusters reach their lakes without private endpoints; remove it",
+            )
+        )
     seen: dict[str, int] = {}
     for j, pool in zip(index, cluster.node_pools, strict=True):
         pool_path = join_path(path, "node_pools", j)

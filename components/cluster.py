@@ -63,6 +63,11 @@ def cluster_problems(name: str, args: ClusterArgs) -> ArgProblems:
     problems.check(
         (args.cloud == "onprem") == (args.kubeconfig is not None), "kubeconfig", "required on-prem and only there"
     )
+    problems.check(
+        args.cloud == "azure" or not args.private_dns_zone_ids,
+        "private_dns_zone_ids",
+        f"azure only: {args.cloud} clusters reach their lakes without private endpoints",
+    )
     for pool in args.node_pools:
         problems.check(
             pool.shape.cloud == args.cloud,

@@ -116,6 +116,9 @@ class ClusterArgs:
     """An existing VPC/VNet to use. Defaults to a new one with private subnets and NAT."""
     subnet_ids: tuple[pulumi.Input[str], ...] = ()
     """Existing private subnets, required with `vpc_id`."""
+    private_dns_zone_ids: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Azure, with `vpc_id`: privatelink zones already linked to the VNet (a hub's), zone name → id; the
+    `private_network`'s `dns_zone_ids`. Defaults to none: the lakes and the registry make and link theirs."""
     public_access_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to reach a public API endpoint. Defaults to none: the endpoint stays private."""
     kubeconfig: pulumi.Input[str] | None = None

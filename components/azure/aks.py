@@ -140,6 +140,11 @@ def cluster_problems(name: str, args: ClusterArgs, zones: tuple[str, ...]) -> Ar
         )
     else:
         network_cidr_problems(problems, "network_cidr", args.network_cidr)
+        problems.check(
+            not args.private_dns_zone_ids,
+            "private_dns_zone_ids",
+            "needs vpc_id: a VNet made here has no zones linked to it yet",
+        )
     seen: dict[str, str] = {}
     for pool in args.node_pools:
         pool_problems(problems, ("node_pools", pool.name), pool, zones)
@@ -207,7 +212,10 @@ class AksCluster(ClusterAdapter):
             self.private_endpoint_subnet_id = self.network.private_endpoint_subnet_id
             api_server_subnet_id = self.network.api_server_subnet_id
         self.private_network = PrivateNetwork(
-            region=self.region, subnet_id=self.private_endpoint_subnet_id, vnet_id=self.vnet_id
+            region=self.region,
+            subnet_id=self.private_endpoint_subnet_id,
+            vnet_id=self.vnet_id,
+            dns_zone_ids=dict(args.private_dns_zone_ids),
         )
 
         # The control plane's own identity: it must exist (and hold its grants) before the cluster, which

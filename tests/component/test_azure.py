@@ -657,6 +657,7 @@ def test_pool_problems_are_input_errors_with_paths(plan, pool_args, path, words)
         ({"network_cidr": "10.244.0.0/20"}, "c.network_cidr", "pod range"),
         ({"network_cidr": "10.0.0.0/26"}, "c.network_cidr", "/16 to /24"),
         ({"vpc_id": "/vnet", "subnet_ids": ("/subnet",)}, "c.subnet_ids", "three subnet ids"),
+        ({"private_dns_zone_ids": {"privatelink.blob.core.windows.net": "/z"}}, "c.private_dns_zone_ids", "vpc_id"),
         ({"region": "nowhere-land"}, "c.region", "not an Azure region the catalog lists"),
         ({"region": "westus", "zones": ("1",)}, "c.zones", "westus has no availability zones"),
     ],

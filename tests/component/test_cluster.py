@@ -49,6 +49,7 @@ def test_plain_argument_problems_are_raised_together_before_anything_is_created(
         region="us-east-1",
         kubernetes_version="1.33",
         vpc_id="vpc-1",
+        private_dns_zone_ids={"privatelink.blob.core.windows.net": "/zones/blob"},
         node_pools=(pool("a", "cpu", min_nodes=3), pool("a", "L4:1", "gcp")),
     )
     with pytest.raises(InputError) as err:
@@ -56,6 +57,7 @@ def test_plain_argument_problems_are_raised_together_before_anything_is_created(
     assert [str(p) for p in err.value.problems] == [
         "c.node_pools: pool names repeat: ['a', 'a']",
         "c.subnet_ids: give vpc_id and subnet_ids together to use an existing network",
+        "c.private_dns_zone_ids: azure only: aws clusters reach their lakes without private endpoints",
         "c.node_pools.a.min_nodes: need 0 <= min_nodes (3) <= max_nodes (2)",
         "c.node_pools.a: shape is for gcp, cluster is on aws",
     ]

@@ -171,10 +171,16 @@ def test_acr_is_premium_private_without_admin_and_pulled_by_the_kubelet_identity
 
 
 def test_every_azure_cluster_pulls_privately_from_its_own_network_and_a_replica_in_its_region(run_mocked):
-    """Two clusters with VNets of their own (eastus, westeurope) and two sharing an existing VNet (westeurope):
-    three networks, each with an endpoint and a zone of its own; one replica, in westeurope."""
+    """Two clusters with VNets of their own (eastus, westeurope) and two sharing an existing hub VNet (westeurope)
+    whose privatelink.azurecr.io zone exists: three networks, each with an endpoint, two new zones and the hub's;
+    one replica, in westeurope."""
     hub = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub"
-    existing = {"vpc_id": hub, "subnet_ids": tuple(f"{hub}/subnets/{s}" for s in ("nodes", "endpoints", "api"))}
+    hub_zone = f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/privateDnsZones/z"
+    existing = {
+        "vpc_id": hub,
+        "subnet_ids": tuple(f"{hub}/subnets/{s}" for s in ("nodes", "endpoints", "api")),
+        "private_dns_zone_ids": {"privatelink.azurecr.io": hub_zone},
+    }
 
     def program():
         def aks(name: str, region: str, **network) -> object:
@@ -204,11 +210,16 @@ def test_every_azure_cluster_pulls_privately_from_its_own_network_and_a_replica_
         (connection,) = endpoint.inputs["privateLinkServiceConnections"]
         assert connection["privateLinkServiceId"] == registry.id and connection["groupIds"] == ["registry"]
     zones = [z for z in of_type(run, "azure-native:privatedns:PrivateZone") if z.name.startswith("images")]
-    assert [z.inputs["privateZoneName"] for z in zones] == ["privatelink.azurecr.io"] * 3
-    assert len({z.inputs["resourceGroupName"] for z in zones}) == 3  # a group holds one zone of a name
+    assert [z.inputs["privateZoneName"] for z in zones] == ["privatelink.azurecr.io"] * 2
+    assert len({z.inputs["resourceGroupName"] for z in zones}) == 2  # a group holds one zone of a name
     links = of_type(run, "azure-native:privatedns:VirtualNetworkLink")
     linked = [link.inputs["virtualNetwork"]["id"] for link in links if link.name.startswith("images")]
-    assert len(set(linked)) == 3 and hub in linked
+    assert len(set(linked)) == 2 and hub not in linked  # the hub's zone is linked already
+    registered = {
+        g.name: g.inputs["privateDnsZoneConfigs"][0]["privateDnsZoneId"]
+        for g in of_type(run, "azure-native:network:PrivateDnsZoneGroup")
+    }
+    assert registered["images-pe-2-dns"] == hub_zone
     pulls = [a for a in of_type(run, "azure-native:authorization:RoleAssignment") if a.name.startswith("images-pull")]
     assert len(pulls) == 4 and {a.inputs["scope"] for a in pulls} == {registry.id}
 

@@ -191,3 +191,14 @@ def test_each_cloud_gets_one_registry_with_exactly_the_images_its_clusters_pull(
     assert [p.name for p in registries["azure-images"].pullers] == ["hy-azure"]
     assert all(args.protect for args in registries.values() if args.cloud != "onprem")
     assert {args.context for args in registries.values()} == {"/src"}
+
+
+def test_an_azure_cluster_on_a_hub_vnet_hands_its_existing_privatelink_zones_on():
+    vnet = "/subscriptions/0000/resourceGroups/hub/providers/Microsoft.Network/virtualNetworks/spoke"
+    zone = "/subscriptions/0000/resourceGroups/hub/providers/Microsoft.Network/privateDnsZones/privatelink.azurecr.io"
+    network = {"vpc_id": vnet, "subnet_ids": [f"{vnet}/subnets/{s}" for s in ("n", "e", "a")]}
+    network["private_dns_zones"] = {"privatelink.azurecr.io": zone}
+    cluster = {"name": "z", "cloud": "azure", "region": "eastus", "network": network, "node_pools": []}
+    platform = build_platform({"clusters": [cluster]})
+    args = cluster_args(platform.clusters[0], platform, "prod")
+    assert (args.vpc_id, args.private_dns_zone_ids) == (vnet, {"privatelink.azurecr.io": zone})

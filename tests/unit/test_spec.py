@@ -20,6 +20,15 @@ GOOD = {
 }
 
 
+HUB_ZONES = "/subscriptions/0000/resourceGroups/hub/providers/Microsoft.Network/privateDnsZones"
+HUB_BLOB_ZONE = f"{HUB_ZONES}/privatelink.blob.core.windows.net"
+
+
+def on_hub(zones: dict) -> dict:
+    """The first cluster on an existing VNet whose privatelink zones already exist."""
+    return with_cluster(network={"vpc_id": "v", "subnet_ids": ["s"], "private_dns_zones": zones})
+
+
 def problems(raw, teams=None, **context) -> list[str]:
     with pytest.raises(InputError) as err:
         build_platform(raw, teams, **context)
@@ -84,6 +93,19 @@ def test_capacity_accepts_a_string_or_a_mapping():
         (with_cluster(kubeconfig="k"), "clusters[0].kubeconfig: only for on-prem clusters"),
         (with_cluster(network={"cidr": "10.0.0.0/24"}), "clusters[0].network.cidr: '10.0.0.0/24' — 10.0.0.0/24 is"),
         (with_cluster(network={"vpc_id": "vpc-1"}), "clusters[0].network: give vpc_id and subnet_ids together"),
+        (
+            with_cluster(network={"private_dns_zones": {"privatelink.blob.core.windows.net": HUB_BLOB_ZONE}}),
+            "clusters[0].network: private_dns_zones needs vpc_id: a network made here has no zones linked to it yet",
+        ),
+        (on_hub({"blob": HUB_BLOB_ZONE}), "clusters[0].network.private_dns_zones: 'blob' — keys are privatelink"),
+        (
+            on_hub({"privatelink.dfs.core.windows.net": HUB_BLOB_ZONE}),
+            "clusters[0].network.private_dns_zones: privatelink.dfs.core.windows.net: '/subscriptions/",
+        ),
+        (
+            on_hub({"privatelink.blob.core.windows.net": HUB_BLOB_ZONE}),
+            "clusters[0].network.private_dns_zones: azure only: aws clusters reach their lakes without private",
+        ),
         (with_cluster(api={"public_cidrs": ["0.0.0.0/0"]}), "0.0.0.0/0 opens the API to the internet"),
         (
             with_cluster(node_pools=[GOOD["clusters"][0]["node_pools"][0]] * 2),
