@@ -16,6 +16,7 @@ from aiinfra.program import (
     lake_egress,
     lake_grants,
     registry_args,
+    registry_pull_secrets,
     service_egress,
     tenancy_args,
     training_job_args,
@@ -63,6 +64,7 @@ for name, args in registry_args(platform, stack, clusters, str(project_dir)).ite
 
 # Each team, on each cluster with the accelerators it asks for: an identity, its lake grants, its tenancy.
 tenancies: dict[tuple[str, str], Tenancy] = {}
+pull_secrets = registry_pull_secrets(platform, config.require_secret)
 for i, spec in enumerate(platform.clusters):
     if spec.name not in clusters:
         continue  # refused above
@@ -70,7 +72,9 @@ for i, spec in enumerate(platform.clusters):
     egress = lake_egress(platform, spec.cloud)
     for team in platform.teams:
         services = service_egress(team, platform, spec.name)
-        args = tenancy_args(team, cluster, spec.kubernetes_version, stack, egress, services)
+        args = tenancy_args(
+            team, cluster, spec.kubernetes_version, stack, egress, services, pull_secrets.get(spec.name)
+        )
         if args is None:
             continue
         if lake_grants(team, platform, spec) and not egress:

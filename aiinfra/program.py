@@ -132,9 +132,11 @@ def tenancy_args(
     stack: str,
     egress: tuple[EgressRule, ...] = (),
     services: tuple[ServiceEgress, ...] = (),
+    image_pull_secret: pulumi.Input[str] | None = None,
 ) -> TenancyArgs | None:
     """The team's tenancy on one cluster, or None when the team asks for none of its accelerators
-    in this environment (a team lives only where its GPUs/TPUs are)."""
+    in this environment (a team lives only where its GPUs/TPUs are). `image_pull_secret`: the cluster's, from
+    `registry_pull_secrets`."""
     quotas = cluster_quotas(team.quotas.get(stack, {}), cluster.platform.accelerator_classes)
     if not quotas:
         return None
@@ -154,6 +156,7 @@ def tenancy_args(
         fabric_admission="privileged" in levels,
         egress=egress,
         service_egress=services,
+        image_pull_secret=image_pull_secret,
     )
 
 
@@ -228,6 +231,18 @@ def registry_args(
             tags=merge_tags({"environment": stack}, platform.tags),
         )
     return registries
+
+
+def registry_pull_secrets(
+    platform: PlatformSpec, secret: Callable[[str], pulumi.Input[str]]
+) -> dict[str, pulumi.Input[str]]:
+    """Cluster name → the Docker config its team namespaces pull the built images with: the on-prem registry's
+    `pull_secret` (read once through `secret(key)`) for each on-prem cluster that runs them."""
+    key = next((r.pull_secret for r in platform.registries if r.cloud == "onprem" and r.pull_secret), None)
+    if key is None:
+        return {}
+    config = secret(key)
+    return {cluster: config for cluster in image_pullers(platform).get("onprem", [])}
 
 
 def workload_image_ref(

@@ -372,6 +372,14 @@ class RegistrySpec(_Model):
         description="On-prem only, and required there: the existing registry the images are pushed to, "
         "host[:port][/path] without a scheme (registry.example.com/ml).",
     )
+    pull_secret: str | None = Field(
+        None,
+        description="On-prem only: the stack config key holding, as a secret, the Docker config JSON the pods pull "
+        'with ({"auths": {"<host>": {"auth": "<base64 user:password>"}}}, e.g. for a Harbor robot account; '
+        "`pulumi config set --secret <key> < config.json`). Each team namespace on the on-prem clusters that run "
+        "the built images keeps it as the Secret registry-pull of its workload service account. Without it, the "
+        "nodes must be able to pull on their own.",
+    )
     push_cidrs: list[str] = Field(
         default_factory=list,
         description="Azure only: public addresses that push (the machine running `pulumi up`). Without them the "
@@ -1059,6 +1067,13 @@ def _registry_problems(spec: PlatformSpec, stack: str | None) -> list[Problem]:
             problems.append(Problem(join_path(path, "url"), "on-prem only; cloud registries are created by aiinfra"))
         if onprem and registry.region:
             problems.append(Problem(join_path(path, "region"), "on-prem registries have no cloud region; remove it"))
+        if not onprem and registry.pull_secret:
+            problems.append(
+                Problem(
+                    join_path(path, "pull_secret"),
+                    f"on-prem only: {registry.cloud} nodes pull with their cloud identity; remove it",
+                )
+            )
         if registry.cloud != "azure" and registry.push_cidrs:
             problems.append(
                 Problem(join_path(path, "push_cidrs"), "azure only: other registries authorize pushes by identity")

@@ -90,6 +90,10 @@ class TenancyArgs:
     service_account_annotations: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Binds the service account to the team's cloud identity, e.g. `eks.amazonaws.com/role-arn`,
     `iam.gke.io/gcp-service-account` or `azure.workload.identity/client-id`. Defaults to none."""
+    image_pull_secret: pulumi.Input[str] | None = None
+    """A Docker config JSON (`{"auths": {...}}`) for a registry the nodes cannot pull from on their own, such as
+    an on-prem Harbor: kept in the namespace as the `kubernetes.io/dockerconfigjson` Secret `registry-pull`, which
+    the service account hands to every pod that runs as it. Defaults to none."""
     pod_security: PodSecurityLevel = "restricted"
     """Pod Security Admission level enforced (and audited, warned): restricted or baseline. Defaults to
     restricted. `privileged` is refused: it turns pod security off for every pod of the team; pods that need
@@ -112,6 +116,10 @@ class TenancyArgs:
     """Limits given to containers that set none. Defaults to 2 CPUs, 4Gi."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """The stack's tags, as labels on every object (values made label-safe)."""
+
+
+PULL_SECRET = "registry-pull"
+"""The Secret holding `TenancyArgs.image_pull_secret`."""
 
 
 def team_namespace(team: str) -> str:
@@ -358,11 +366,23 @@ class Tenancy(pulumi.ComponentResource):
                 spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", spec),
                 opts=child,
             )
+        pull_secrets = []
+        if args.image_pull_secret is not None:
+            k8s.core.v1.Secret(
+                f"{name}-pull",
+                metadata=meta(PULL_SECRET),
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": args.image_pull_secret},  # the SDK marks a Secret's data secret
+                opts=child,
+            )
+            pull_secrets.append({"name": PULL_SECRET})
         k8s.core.v1.ServiceAccount(
             f"{name}-sa",
             metadata=meta(args.service_account, annotations=dict(args.service_account_annotations)),
             # Workloads do not call the Kubernetes API; identity webhooks (IRSA, Azure) project their own token.
             automount_service_account_token=False,
+            # The ServiceAccount admission plugin copies these into every pod that runs as the account.
+            image_pull_secrets=pull_secrets or None,
             opts=child,
         )
 

@@ -660,6 +660,19 @@ def test_tenancy_service_account_carries_the_workload_identity(scenario, annotat
     assert account["automountServiceAccountToken"] is False
 
 
+def test_a_pull_secret_becomes_a_dockerconfigjson_secret_on_the_workload_account_and_stays_secret():
+    config = '{"auths": {"harbor.rack.example.com": {"auth": "cm9ib3Q6dG9rZW4="}}}'
+    r = run(lambda: bare_tenancy(image_pull_secret=config))
+    secret = named(r, "Secret", "registry-pull")
+    assert secret["type"] == "kubernetes.io/dockerconfigjson" and secret["metadata"]["namespace"] == "team-nlp"
+    assert named(r, "ServiceAccount", "workload")["imagePullSecrets"] == [{"name": "registry-pull"}]
+    (recorded,) = of_type(r, "kubernetes:core/v1:Secret")
+    assert config not in json.dumps(recorded.inputs, default=str)  # recorded as a secret, never in clear
+    plain = run(bare_tenancy)
+    assert manifests(plain, kind="Secret") == []
+    assert "imagePullSecrets" not in named(plain, "ServiceAccount", "workload")
+
+
 def test_cluster_quotas_keep_only_models_the_cluster_has_up_to_its_capacity():
     classes = {"H100": SimpleNamespace(capacity=32), "TPU-v5p": SimpleNamespace(capacity=8)}
     assert cluster_quotas({"H100": 16, "TPU-v5p": 64, "L4": 2}, classes) == {"H100": 16, "TPU-v5p": 8}

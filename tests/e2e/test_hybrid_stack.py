@@ -147,3 +147,23 @@ def test_every_team_container_runs_an_image_built_here_by_digest_from_its_clouds
         "onprem-images-aiinfra-serving",
         "onprem-images-aiinfra-training",
     ]
+
+
+@pytest.mark.parametrize("cluster", ["hy-aws", "hy-gcp", "hy-azure", "hy-onprem"])
+def test_only_on_prem_team_accounts_pull_with_the_registrys_secret_which_is_never_exported(exported, cluster):
+    """The on-prem registry's `pull_secret`: a dockerconfigjson Secret on each on-prem team's service account;
+    cloud nodes pull with their identity."""
+    accounts = {
+        path.name: yaml.safe_load(path.read_text())
+        for path in (exported / "kubernetes" / cluster).glob("serviceaccount_team-*_workload.yaml")
+    }
+    secrets = sorted((exported / "kubernetes" / cluster).glob("secret_team-*_registry-pull.yaml"))
+    assert accounts
+    if cluster != "hy-onprem":
+        assert secrets == [] and all("imagePullSecrets" not in a for a in accounts.values())
+        return
+    assert len(secrets) == len(accounts)
+    for path in secrets:
+        secret = yaml.safe_load(path.read_text())
+        assert secret["type"] == "kubernetes.io/dockerconfigjson" and secret["stringData"] == "[secret]"
+    assert all(a["imagePullSecrets"] == [{"name": "registry-pull"}] for a in accounts.values())

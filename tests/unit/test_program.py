@@ -6,7 +6,15 @@ from types import SimpleNamespace
 import yaml
 
 from aiinfra.core.catalog import Fabric
-from aiinfra.program import cluster_args, lake_egress, lake_grants, lake_url, registry_args, service_egress
+from aiinfra.program import (
+    cluster_args,
+    lake_egress,
+    lake_grants,
+    lake_url,
+    registry_args,
+    registry_pull_secrets,
+    service_egress,
+)
 from aiinfra.spec import build_platform
 from aiinfra.stack import read_team_files
 from components.kubernetes.tenancy import ServiceEgress
@@ -202,3 +210,14 @@ def test_an_azure_cluster_on_a_hub_vnet_hands_its_existing_privatelink_zones_on(
     platform = build_platform({"clusters": [cluster]})
     args = cluster_args(platform.clusters[0], platform, "prod")
     assert (args.vpc_id, args.private_dns_zone_ids) == (vnet, {"privatelink.azurecr.io": zone})
+
+
+def test_on_prem_clusters_running_the_built_images_pull_with_the_registrys_secret_read_once():
+    stacks = Path(__file__).resolve().parents[2] / "stacks"
+    raw = yaml.safe_load((stacks / "Pulumi.hybrid.yaml").read_text())["config"]["aiinfra:platform"]
+    platform = build_platform(raw, read_team_files(stacks), stack="hybrid")
+    read: list[str] = []
+    assert registry_pull_secrets(platform, lambda key: read.append(key) or f"<{key}>") == {"hy-onprem": "<harborPull>"}
+    assert read == ["harborPull"]
+    raw["registries"][3].pop("pull_secret")
+    assert registry_pull_secrets(build_platform(raw, read_team_files(stacks), stack="hybrid"), read.append) == {}

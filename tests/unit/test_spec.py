@@ -589,6 +589,10 @@ def test_registries_are_per_cloud_and_on_prem_needs_the_url_of_its_own():
         "registries[2].push_cidrs: azure only: other registries authorize pushes by identity",
         "registries[3]: no workload on gcp runs the built images (each names its own image:); remove it",
     ]
+    raw["registries"][2]["pull_secret"] = "harborPull"
+    assert "registries[2].pull_secret: on-prem only: aws nodes pull with their cloud identity; remove it" in problems(
+        raw, TEAM_V
+    )
     raw["registries"][1:] = [{"cloud": "azure", "push_cidrs": ["203.0.113.0/28"]}]
     spec = build_platform(raw, TEAM_V)
     assert [r.cloud for r in spec.registries] == ["onprem", "azure"]
