@@ -15,6 +15,7 @@ from aiinfra.program import (
     inference_service_args,
     lake_egress,
     lake_grants,
+    missing_secrets,
     registry_args,
     registry_pull_secrets,
     service_egress,
@@ -43,6 +44,10 @@ try:
     )
 except InputError as err:
     raise pulumi.RunError(f"invalid stack config:\n{err}") from None
+
+missing = missing_secrets(platform, lambda key: config.get_secret(key) is not None)
+if missing:
+    raise InputError(missing)
 
 refusals = Refusals()
 clusters: dict[str, Cluster] = {}

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import pulumi
 
-from aiinfra.core.errors import InputError, Problem
+from aiinfra.core.errors import InputError, Problem, join_path
 from aiinfra.core.vocab import Access, Cloud
 from aiinfra.spec import (
     ClusterSpec,
@@ -68,6 +68,27 @@ class Refusals:
     def raise_if_any(self) -> None:
         if self.problems:
             raise InputError(self.problems)
+
+
+def missing_secrets(platform: PlatformSpec, is_set: Callable[[str], bool]) -> list[Problem]:
+    """The stack config keys the platform reads secrets from (on-prem kubeconfigs, the on-prem registry's pull
+    secret) that the stack's config does not set, each under the stack path naming it: checked before anything
+    is built, so the error names the field, not just the key."""
+    named = [
+        (join_path("clusters", i, "kubeconfig"), c.kubeconfig, "< kubeconfig")
+        for i, c in enumerate(platform.clusters)
+        if c.kubeconfig
+    ]
+    named += [
+        (join_path("registries", i, "pull_secret"), r.pull_secret, "< config.json")
+        for i, r in enumerate(platform.registries)
+        if r.pull_secret
+    ]
+    return [
+        Problem(path, f"{key!r} is not in the stack's config; set it: pulumi config set --secret {key} {source}")
+        for path, key, source in named
+        if not is_set(key)
+    ]
 
 
 def cluster_args(

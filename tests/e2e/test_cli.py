@@ -192,6 +192,25 @@ def test_validate_runs_the_component_checks_plan_would_fail_on_all_in_one_round(
     assert lines[1].startswith("error: clusters[1]: ib2.node_pools.ndh100.capacity_type: 'spot'")
 
 
+def test_a_secret_the_stack_names_but_does_not_set_is_an_error_at_its_field(project, capsys):
+    """Misspelled config keys for the on-prem kubeconfig and pull secret: named by stack path, with the command
+    that sets them, before anything is built."""
+    hybrid = project / "stacks" / "Pulumi.hybrid.yaml"
+    text = hybrid.read_text()
+    hybrid.write_text(
+        text.replace("aiinfra:onpremKubeconfig:", "aiinfra:onpremKubeConfig:").replace(
+            "aiinfra:harborPull:", "aiinfra:harborpull:"
+        )
+    )
+    assert main(["-C", str(project), "validate", "--stack", "hybrid"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: clusters[3].kubeconfig: 'onpremKubeconfig' is not in the stack's config; set it: pulumi config set "
+        "--secret onpremKubeconfig < kubeconfig",
+        "error: registries[3].pull_secret: 'harborPull' is not in the stack's config; set it: pulumi config set "
+        "--secret harborPull < config.json",
+    ]
+
+
 def test_plans_any_pulumi_python_program_with_C(tmp_path, capsys):
     (tmp_path / "Pulumi.yaml").write_text("name: other\nruntime: python\n")
     (tmp_path / "Pulumi.test.yaml").write_text("config:\n  aws:region: eu-west-1\n  other:size: 3\n")
